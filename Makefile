@@ -1,0 +1,28 @@
+# Two commands set up a fresh machine:
+#   make demo   installs into .venv and runs the default demo (8 gaussians, about a minute on 2 CPU cores)
+#   make test   installs into .venv and runs the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install demo test bench clean
+
+$(BIN)/wgan-cli: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(BIN)/wgan-cli
+
+demo: install
+	$(BIN)/wgan-cli train
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python scripts/bench_demo.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

@@ -1,0 +1,1 @@
+"""Hydra config groups of wgan-cli, installed as the package ``wgan_cli.configs``."""

@@ -1,0 +1,86 @@
+"""Config composition through Hydra's compose API: presets, precedence, typed schemas."""
+
+from __future__ import annotations
+
+import pytest
+from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
+
+from wgan_cli.config import validate
+from wgan_cli.errors import ConfigError
+
+from conftest import compose_config
+
+
+@pytest.mark.parametrize(
+    "critic, optimizer, lr, betas, n_critic",
+    [
+        ("clip", "rmsprop", 5e-5, None, 5),
+        ("gp", "adam", 1e-4, [0.5, 0.9], 5),
+        ("sn", "adam", 2e-4, [0.5, 0.999], 1),
+    ],
+)
+def test_each_critic_preset_sets_its_papers_recipe(critic, optimizer, lr, betas, n_critic):
+    cfg = compose_config(f"critic={critic}")
+    assert cfg.critic.name == critic
+    assert cfg.optim.name.value == optimizer
+    assert cfg.optim.lr_d == lr and cfg.optim.lr_g == lr
+    if betas is not None:
+        assert list(cfg.optim.betas) == betas
+    assert cfg.n_critic == n_critic
+
+
+def test_preset_values_for_clip_and_gp():
+    assert compose_config("critic=clip").critic.c == 0.01
+    assert compose_config("critic=gp").critic.weight == 10.0
+
+
+def test_command_line_overrides_beat_the_preset():
+    cfg = compose_config("critic=clip", "n_critic=1", "optim.lr_d=1e-3", "critic.c=0.1")
+    assert (cfg.n_critic, cfg.optim.lr_d, cfg.critic.c) == (1, 1e-3, 0.1)
+
+
+def test_toy_data_presets_have_the_paper_scales():
+    assert (compose_config("data=gaussians8").data.std, compose_config("data=gaussians8").data.scale) == (0.02, 1.414)
+    assert (compose_config("data=gaussians25").data.std, compose_config("data=gaussians25").data.scale) == (0.05, 2.828)
+    assert (compose_config("data=swissroll").data.std, compose_config("data=swissroll").data.scale) == (0.25, 7.5)
+
+
+def test_group_nodes_are_typed_by_their_schema():
+    cfg = compose_config()
+    assert OmegaConf.get_type(cfg.model).__name__ == "MLPConfig"
+    assert OmegaConf.get_type(cfg.data).__name__ == "ToyConfig"
+    assert OmegaConf.get_type(compose_config("critic=gp").critic).__name__ == "GPConfig"
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("optim.lr_d=abc", "could not be converted to Float"),
+        ("critic=gp critic.weight=abc", "could not be converted to Float"),
+        ("critic=gp critic.c=0.1", "Key 'c' not in 'GPConfig'"),
+        ("n_critic=two", "could not be converted to Integer"),
+        ("optim.name=sgd", "adam"),
+        ("nonsense=1", "nonsense"),
+    ],
+)
+def test_wrong_types_and_unknown_keys_fail_at_composition(override, message):
+    with pytest.raises(ConfigCompositionException) as info:
+        compose_config(*override.split())
+    text = f"{info.value} {info.value.__cause__}"
+    assert message in text
+
+
+@pytest.mark.parametrize(
+    "override, key", [("n_critic=0", "n_critic=0"), ("steps=-1", "steps=-1"), ("batch_size=0", "batch_size=0"),
+                      ("eval.n=1", "eval.n=1"), ("optim.betas=[0.5]", "optim.betas=[0.5]")]
+)
+def test_out_of_range_values_name_the_key(override, key):
+    cfg = compose_config(override)
+    with pytest.raises(ConfigError) as info:
+        validate(cfg)
+    assert str(info.value).startswith(key)
+
+
+def test_defaults_validate():
+    validate(compose_config())

@@ -1,0 +1,3 @@
+from wgan_cli.cli import main
+
+main()

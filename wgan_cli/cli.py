@@ -1,0 +1,83 @@
+"""The ``wgan-cli`` console script: a thin dispatcher over subcommands.
+
+``wgan-cli train ...`` hands the rest of the command line to the Hydra app, so every Hydra
+flag works there. Shell completion is routed too: the completion script Hydra installs calls
+``wgan-cli -sc query=bash`` with ``COMP_LINE="wgan-cli train critic="``; the dispatcher drops
+``train`` from COMP_LINE and asks the train app.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from importlib import import_module
+
+from wgan_cli import __version__
+
+# name -> (module with a ``main()``, one-line description)
+SUBCOMMANDS = {
+    "train": ("wgan_cli.train", "train a WGAN; a Hydra app (wgan-cli train --help lists its config groups)"),
+}
+
+USAGE = f"""usage: wgan-cli <command> [args...]
+
+Wasserstein GAN experiments with exact-W1 ground truth (version {__version__}).
+
+commands:
+{chr(10).join(f"  {name:<8} {text}" for name, (_, text) in SUBCOMMANDS.items())}
+
+options:
+  -h, --help     show this message
+  --version      print the version
+
+examples:
+  wgan-cli train                                   # the default demo: 8 gaussians
+  wgan-cli train critic=gp data=gaussians25 steps=20000
+  wgan-cli train -m critic=clip,gp,sn seed=0,1     # a sweep
+  tensorboard --logdir outputs
+"""
+
+
+def _run(name: str, args: list[str]) -> None:
+    prog = os.path.basename(sys.argv[0]) or "wgan-cli"
+    sys.argv = [prog, *args]  # argv[0] stays the bare executable: Hydra's completion install uses it
+    import_module(SUBCOMMANDS[name][0]).main()
+
+
+def _complete(args: list[str]) -> None:
+    line = os.environ.get("COMP_LINE", "")
+    words = line.split()
+    completing_command = len(words) < 2 or (len(words) == 2 and not line.endswith(" "))
+    if any(a.startswith("query") for a in args) and completing_command:
+        prefix = words[1] if len(words) == 2 else ""
+        print(" ".join(n for n in SUBCOMMANDS if n.startswith(prefix)))
+        return
+    if len(words) >= 2 and words[1] in SUBCOMMANDS:
+        os.environ["COMP_LINE"] = line.replace(f" {words[1]}", "", 1)
+        if "COMP_POINT" in os.environ:
+            os.environ["COMP_POINT"] = str(max(0, int(os.environ["COMP_POINT"]) - len(words[1]) - 1))
+    _run("train", args)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(USAGE, end="")
+        return
+    if args[0] == "--version":
+        print(f"wgan-cli {__version__}")
+        return
+    if args[0] in ("-sc", "--shell-completion") or args[0].startswith("--shell-completion="):
+        _complete(args)
+        return
+    if args[0] not in SUBCOMMANDS:
+        sys.stderr.write(
+            f"wgan-cli: error: unknown command {args[0]!r}; choose one of {', '.join(SUBCOMMANDS)} "
+            "(wgan-cli --help)\n"
+        )
+        sys.exit(2)
+    _run(args[0], args[1:])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""The typed schema of the top-level config; each group's own schema lives beside its code.
+
+``configs/config.yaml`` extends ``base_config`` (stored below), so a wrong type or an
+unknown key fails at composition, and ``validate`` checks the ranges OmegaConf cannot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, List
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+from wgan_cli.errors import ConfigError
+
+
+class OptimizerName(str, Enum):
+    adam = "adam"
+    rmsprop = "rmsprop"
+
+
+class DecayName(str, Enum):
+    none = "none"
+    linear = "linear"  # lr_t = lr (1 - t / steps), to zero at the last generator step
+
+
+@dataclass
+class OptimConfig:
+    """One optimizer kind for both nets; RMSprop ignores ``betas``."""
+
+    name: OptimizerName = OptimizerName.adam
+    lr_g: float = 1e-4
+    lr_d: float = 1e-4
+    betas: List[float] = field(default_factory=lambda: [0.5, 0.9])
+    decay: DecayName = DecayName.none
+
+
+@dataclass
+class EvalConfig:
+    every: int = 500  # generator steps between evaluations (exact W1, figure); 0 = only at the end
+    n: int = 1000  # samples per side for exact W1, the noise floor and the held-out KR estimate
+
+
+@dataclass
+class DeviceConfig:
+    name: str = "auto"  # auto | cpu | cuda
+
+
+@dataclass
+class Config:
+    data: Any = MISSING
+    model: Any = MISSING
+    critic: Any = MISSING
+    loss: Any = MISSING
+    device: DeviceConfig = field(default_factory=DeviceConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    steps: int = 2000  # generator steps
+    n_critic: int = 5  # critic steps per generator step
+    batch_size: int = 256
+    seed: int = 0
+    log_every: int = 50  # generator steps between loss scalars
+
+
+ConfigStore.instance().store(name="base_config", node=Config)
+
+
+def require(condition: bool, key: str, value: Any, rule: str) -> None:
+    """Raise a one-line ``ConfigError`` naming ``key=value`` unless ``condition`` holds."""
+    if not condition:
+        raise ConfigError(f"{key}={value}: {rule}")
+
+
+def validate(cfg: Any) -> None:
+    """Range checks for the top-level keys (group nodes validate themselves when built)."""
+    require(cfg.steps >= 1, "steps", cfg.steps, "must be an integer >= 1")
+    require(cfg.n_critic >= 1, "n_critic", cfg.n_critic, "must be an integer >= 1")
+    require(cfg.batch_size >= 1, "batch_size", cfg.batch_size, "must be an integer >= 1")
+    require(cfg.seed >= 0, "seed", cfg.seed, "must be an integer >= 0")
+    require(cfg.log_every >= 1, "log_every", cfg.log_every, "must be an integer >= 1")
+    require(cfg.eval.every >= 0, "eval.every", cfg.eval.every, "must be >= 0 (0 = only at the end)")
+    require(cfg.eval.n >= 2, "eval.n", cfg.eval.n, "must be an integer >= 2")
+    require(cfg.optim.lr_g > 0, "optim.lr_g", cfg.optim.lr_g, "must be > 0")
+    require(cfg.optim.lr_d > 0, "optim.lr_d", cfg.optim.lr_d, "must be > 0")
+    betas = list(cfg.optim.betas)
+    require(
+        len(betas) == 2 and all(0 <= b < 1 for b in betas),
+        "optim.betas",
+        betas,
+        "must be two numbers in [0, 1)",
+    )
+    require(cfg.device.name in ("auto", "cpu", "cuda"), "device", cfg.device.name, "choose one of auto, cpu, cuda")

@@ -1,0 +1,44 @@
+"""The interface every Lipschitz strategy implements.
+
+The trainer calls, in order: ``prepare`` once on the fresh critic; per critic step
+``penalty`` (added to the critic loss) and, after the optimizer step, ``after_step``.
+A strategy that needs none of these leaves the default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from wgan_cli.registry import Registry
+
+
+@dataclass
+class StrategyConfig:
+    name: str = "none"
+
+
+class LipschitzStrategy:
+    """Keeps the critic f (approximately) 1-Lipschitz, so E_P f - E_Q f estimates W1(P, Q)."""
+
+    has_penalty = False  # whether ``penalty`` contributes a term (``loss/penalty`` is logged)
+
+    def __init__(self, cfg: StrategyConfig) -> None:
+        self.cfg = cfg
+
+    def prepare(self, critic: nn.Module) -> nn.Module:
+        """Return the critic to train (for example with reparametrized layers)."""
+        return critic
+
+    def penalty(self, critic: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator) -> Tensor | None:
+        """A term added to the critic loss, or None."""
+        return None
+
+    @torch.no_grad()
+    def after_step(self, critic: nn.Module) -> None:
+        """Act on the critic's parameters after each critic optimizer step."""
+
+
+STRATEGIES: Registry[type[LipschitzStrategy]] = Registry("critic")

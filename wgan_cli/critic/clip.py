@@ -1,0 +1,31 @@
+"""Weight clipping (Arjovsky et al. 2017, WGAN): every critic parameter is clamped to [-c, c]
+after each critic step, which bounds the Lipschitz constant by some K(c) -- crudely: weights
+pile up at +-c and capacity suffers (Gulrajani et al. 2017, Fig. 1b)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from wgan_cli.config import require
+from wgan_cli.critic.base import STRATEGIES, LipschitzStrategy, StrategyConfig
+
+
+@dataclass
+class ClipConfig(StrategyConfig):
+    name: str = "clip"
+    c: float = 0.01
+
+
+@STRATEGIES.register("clip", ClipConfig)
+class WeightClipping(LipschitzStrategy):
+    def __init__(self, cfg: ClipConfig) -> None:
+        require(cfg.c > 0, "critic.c", cfg.c, "the clipping bound must be > 0")
+        super().__init__(cfg)
+
+    @torch.no_grad()
+    def after_step(self, critic: nn.Module) -> None:
+        for p in critic.parameters():
+            p.clamp_(-self.cfg.c, self.cfg.c)

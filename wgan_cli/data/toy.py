@@ -1,0 +1,77 @@
+"""The 2-D toy distributions of the WGAN-GP paper's toy code (gan_toy.py), at its scales.
+
+- ``gaussians8``: 8 modes on the circle of radius 2, std 0.02, all divided by 1.414.
+- ``gaussians25``: 25 modes on the grid {-4, -2, 0, 2, 4}^2, std 0.05, divided by 2.828.
+- ``swissroll``: scikit-learn's ``make_swiss_roll`` (x, z) coordinates, noise 0.25, divided by 7.5.
+
+Sampling is on the device with a dedicated ``torch.Generator``, so it is reproducible and
+its state can be saved.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from wgan_cli.config import require
+from wgan_cli.data.base import DATASETS, DataConfig, DataSource
+
+
+@dataclass
+class ToyConfig(DataConfig):
+    std: float = 0.02  # noise around each mode (swiss roll: its noise parameter)
+    scale: float = 1.414  # every sample is divided by this
+
+
+class ToySource(DataSource):
+    shape = (2,)
+
+    def __init__(self, cfg: ToyConfig, device: torch.device) -> None:
+        require(cfg.std >= 0, "data.std", cfg.std, "must be >= 0")
+        require(cfg.scale > 0, "data.scale", cfg.scale, "must be > 0")
+        super().__init__(cfg, device)
+
+    def sample(self, n: int, generator: torch.Generator) -> Tensor:
+        return self.points(n, generator) / self.cfg.scale
+
+    def points(self, n: int, generator: torch.Generator) -> Tensor:
+        raise NotImplementedError
+
+    def _noise(self, n: int, generator: torch.Generator) -> Tensor:
+        return self.cfg.std * torch.randn(n, 2, device=self.device, generator=generator)
+
+
+class MixtureSource(ToySource):
+    """Equal-weight mixture of isotropic gaussians at ``centers``."""
+
+    centers: Tensor
+
+    def points(self, n: int, generator: torch.Generator) -> Tensor:
+        idx = torch.randint(len(self.centers), (n,), device=self.device, generator=generator)
+        return self.centers[idx] + self._noise(n, generator)
+
+
+@DATASETS.register("gaussians8", ToyConfig)
+class Gaussians8(MixtureSource):
+    def __init__(self, cfg: ToyConfig, device: torch.device) -> None:
+        super().__init__(cfg, device)
+        angles = torch.arange(8, dtype=torch.float32) * (math.pi / 4)
+        self.centers = (2.0 * torch.stack([angles.cos(), angles.sin()], dim=1)).to(device)
+
+
+@DATASETS.register("gaussians25", ToyConfig)
+class Gaussians25(MixtureSource):
+    def __init__(self, cfg: ToyConfig, device: torch.device) -> None:
+        super().__init__(cfg, device)
+        grid = torch.arange(-4.0, 5.0, 2.0)
+        self.centers = torch.cartesian_prod(grid, grid).to(device)
+
+
+@DATASETS.register("swissroll", ToyConfig)
+class SwissRoll(ToySource):
+    def points(self, n: int, generator: torch.Generator) -> Tensor:
+        t = 1.5 * math.pi * (1 + 2 * torch.rand(n, device=self.device, generator=generator))
+        return torch.stack([t * t.cos(), t * t.sin()], dim=1) + self._noise(n, generator)

@@ -1,0 +1,49 @@
+"""Name -> implementation registries, one per config group.
+
+Each implementation registers itself with the dataclass that types its config node; the
+dataclass is also stored in Hydra's ConfigStore as ``schema/<group>/<name>``, which the
+group's yaml files extend, so a wrong key or a wrong type is a composition error.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Generic, TypeVar
+
+from hydra.core.config_store import ConfigStore
+
+from wgan_cli.errors import ConfigError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Implementations of one config group (``critic``, ``data``, ...), looked up by ``cfg.name``."""
+
+    def __init__(self, group: str) -> None:
+        self.group = group
+        self._entries: dict[str, T] = {}
+
+    def register(self, name: str, schema: type | None = None) -> Callable[[T], T]:
+        def decorator(obj: T) -> T:
+            if name in self._entries:
+                raise ValueError(f"{self.group} {name!r} is registered twice")
+            self._entries[name] = obj
+            if schema is not None:
+                ConfigStore.instance().store(group=f"schema/{self.group}", name=name, node=schema)
+            return obj
+
+        return decorator
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def get(self, name: str) -> T:
+        if name not in self._entries:
+            raise ConfigError(
+                f"{self.group}.name={name}: unknown {self.group}; choose one of {', '.join(self.names())}"
+            )
+        return self._entries[name]
+
+    def build(self, cfg: Any, *args: Any, **kwargs: Any) -> Any:
+        """Instantiate the implementation named by ``cfg.name`` with ``(cfg, *args, **kwargs)``."""
+        return self.get(cfg.name)(cfg, *args, **kwargs)

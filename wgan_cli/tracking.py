@@ -1,0 +1,77 @@
+"""The logging path: TensorBoard scalars and figures in ``<run_dir>/tb`` and a progress
+display (a tqdm bar on a terminal, periodic log lines otherwise).
+
+Tags shared with dashboards and later tools:
+``w1/critic`` (KR estimate on held-out data, no penalty), ``w1/exact`` (POT network simplex),
+``w1/noise_floor`` (exact W1 between two real draws), ``loss/*``, ``lipschitz/*``, ``samples/*``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Mapping
+
+from torch.utils.tensorboard import SummaryWriter
+
+log = logging.getLogger("wgan_cli")
+
+W1_LAYOUT = {
+    "Wasserstein-1": {
+        "critic estimate vs exact vs noise floor": [
+            "Multiline",
+            ["w1/critic", "w1/exact", "w1/noise_floor"],
+        ],
+    },
+}
+
+
+class Tracker:
+    def __init__(self, run_dir: Path, total_steps: int, start_step: int = 0) -> None:
+        self.writer = SummaryWriter(log_dir=str(Path(run_dir) / "tb"), purge_step=start_step or None)
+        self.writer.add_custom_scalars(W1_LAYOUT)
+        self.progress = Progress(total_steps, start_step)
+
+    def scalars(self, values: Mapping[str, float], step: int) -> None:
+        for tag, value in values.items():
+            self.writer.add_scalar(tag, value, step)
+
+    def figure(self, tag: str, fig, step: int) -> None:  # noqa: ANN001 - matplotlib Figure
+        self.writer.add_figure(tag, fig, step, close=True)
+
+    def close(self) -> None:
+        self.progress.close()
+        self.writer.close()
+
+
+class Progress:
+    """tqdm on a terminal; without one, a log line every tenth of the run."""
+
+    def __init__(self, total: int, start: int = 0) -> None:
+        self.total, self.start_time = total, time.perf_counter()
+        self.start_step = start
+        self.bar = None
+        self.next_line = start
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True, file=sys.stderr)
+
+    def update(self, step: int, postfix: Mapping[str, float]) -> None:
+        """Report that generator step ``step`` (1-based count of steps done) finished."""
+        if self.bar is not None:
+            self.bar.update(step - self.bar.n)
+            if postfix:
+                self.bar.set_postfix({k: f"{v:.4g}" for k, v in postfix.items()}, refresh=False)
+        elif step >= self.next_line or step == self.total:
+            elapsed = time.perf_counter() - self.start_time
+            rate = (step - self.start_step) / elapsed if elapsed > 0 else float("nan")
+            extra = " ".join(f"{k}={v:.4g}" for k, v in postfix.items())
+            log.info("step %d/%d (%.1f it/s) %s", step, self.total, rate, extra)
+            self.next_line = step + max(1, self.total // 10)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

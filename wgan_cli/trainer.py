@@ -1,0 +1,185 @@
+"""The one training loop.
+
+For each generator step: ``n_critic`` critic steps (each: critic loss + the strategy's
+penalty, optimizer step, the strategy's ``after_step``), then one generator step. Every
+``eval.every`` steps the critic's held-out KR estimate is compared with the exact W1.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor, nn
+
+from wgan_cli.checkpoint import save_atomic
+from wgan_cli.config import validate
+from wgan_cli.critic import STRATEGIES
+from wgan_cli.critic.gp import input_gradient_norms, interpolate
+from wgan_cli.data import DATASETS
+from wgan_cli.device import resolve_device
+from wgan_cli.loss import LOSSES
+from wgan_cli.metrics.w1 import exact_w1
+from wgan_cli.model import MODELS
+from wgan_cli.plots import critic_field
+from wgan_cli.tracking import Tracker
+
+log = logging.getLogger("wgan_cli")
+
+
+def _value(enum_or_str: Any) -> str:
+    return str(getattr(enum_or_str, "value", enum_or_str))
+
+
+def make_optimizer(cfg: Any, params, lr: float) -> torch.optim.Optimizer:  # noqa: ANN001
+    if _value(cfg.name) == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.betas))
+    return torch.optim.RMSprop(params, lr=lr)
+
+
+def make_scheduler(cfg: Any, optimizer: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """Stepped once per generator step; ``linear`` reaches zero after the last one."""
+    if _value(cfg.decay) == "linear":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: max(0.0, 1.0 - t / steps))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: 1.0)
+
+
+class Trainer:
+    def __init__(self, cfg: DictConfig, run_dir: Path) -> None:
+        validate(cfg)
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.device = resolve_device(cfg.device.name)
+        torch.manual_seed(cfg.seed)
+        self.data = DATASETS.build(cfg.data, self.device)
+        self.strategy = STRATEGIES.build(cfg.critic)
+        self.loss = LOSSES.build(cfg.loss)
+        generator, critic = MODELS.get(cfg.model.name)(cfg.model, self.data.shape)
+        self.G = generator.to(self.device)
+        self.D = self.strategy.prepare(critic).to(self.device)
+        self.opt_g = make_optimizer(cfg.optim, self.G.parameters(), cfg.optim.lr_g)
+        self.opt_d = make_optimizer(cfg.optim, self.D.parameters(), cfg.optim.lr_d)
+        self.sched_g = make_scheduler(cfg.optim, self.opt_g, cfg.steps)
+        self.sched_d = make_scheduler(cfg.optim, self.opt_d, cfg.steps)
+        # one generator drives all training randomness (data, noise, interpolation weights)
+        self.rng = torch.Generator(self.device).manual_seed(cfg.seed)
+        self.step = 0
+
+    # -- sampling -------------------------------------------------------------------------
+    def noise(self, n: int, generator: torch.Generator) -> Tensor:
+        return torch.randn(n, self.cfg.model.noise_dim, device=self.device, generator=generator)
+
+    # -- one generator step -----------------------------------------------------------------
+    def train_step(self) -> dict[str, Tensor]:
+        cfg, B = self.cfg, self.cfg.batch_size
+        with torch.no_grad():  # G is fixed during the critic steps: one forward for all of them
+            fakes = self.G(self.noise(cfg.n_critic * B, self.rng)).chunk(cfg.n_critic)
+        for fake in fakes:
+            real = self.data.sample(B, self.rng)
+            f = self.D(torch.cat([real, fake]))  # critics have no batch statistics
+            f_real, f_fake = f[:B], f[B:]
+            loss_d = self.loss.critic(f_real, f_fake)
+            penalty = self.strategy.penalty(self.D, real, fake, self.rng)
+            total_d = loss_d if penalty is None else loss_d + penalty
+            self.opt_d.zero_grad(set_to_none=True)
+            total_d.backward()
+            self.opt_d.step()
+            self.strategy.after_step(self.D)
+
+        self.D.requires_grad_(False)
+        loss_g = self.loss.generator(self.D(self.G(self.noise(B, self.rng))))
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        self.D.requires_grad_(True)
+        self.sched_g.step()
+        self.sched_d.step()
+
+        stats = {"loss/critic": total_d.detach(), "loss/generator": loss_g.detach()}
+        stats["w1/critic_batch"] = (f_real.mean() - f_fake.mean()).detach()
+        if penalty is not None:
+            stats["loss/penalty"] = penalty.detach()
+        return stats
+
+    # -- evaluation -------------------------------------------------------------------------
+    def evaluate(self, tracker: Tracker | None = None) -> dict[str, float]:
+        """Held-out KR estimate, exact W1, noise floor and the critic's gradient norms.
+
+        Uses its own random stream seeded by (seed, step), so evaluating never changes training.
+        """
+        n = self.cfg.eval.n
+        g = torch.Generator(self.device).manual_seed(self.cfg.seed * 1_000_003 + self.step)
+        was_training = self.G.training, self.D.training
+        self.G.eval()
+        self.D.eval()
+        try:
+            with torch.no_grad():
+                real, real2 = self.data.sample(n, g), self.data.sample(n, g)
+                fake = self.G(self.noise(n, g))
+                w1_critic = (self.D(real).mean() - self.D(fake).mean()).item()
+            metrics = {
+                "w1/critic": w1_critic,
+                "w1/exact": exact_w1(real, fake),
+                "w1/noise_floor": exact_w1(real, real2),
+            }
+            points = {"real": real, "fake": fake, "interp": interpolate(real, fake, g)}
+            for name, x in points.items():
+                norms = input_gradient_norms(self.D, x)
+                metrics[f"lipschitz/grad_norm_{name}_mean"] = norms.mean().item()
+                metrics[f"lipschitz/grad_norm_{name}_max"] = norms.max().item()
+            if tracker is not None:
+                tracker.scalars(metrics, self.step)
+                if self.data.shape == (2,):
+                    title = f"step {self.step}: W1 exact {metrics['w1/exact']:.3f}, critic {w1_critic:.3f}"
+                    tracker.figure("critic/field", critic_field(self.D, real, fake, title), self.step)
+        finally:
+            self.G.train(was_training[0])
+            self.D.train(was_training[1])
+        return metrics
+
+    # -- checkpoint -------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "generator": self.G.state_dict(),
+            "critic": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "sched_g": self.sched_g.state_dict(),
+            "sched_d": self.sched_d.state_dict(),
+            "rng": self.rng.get_state(),
+            "config": OmegaConf.to_container(self.cfg, resolve=True, enum_to_str=True),
+        }
+
+    # -- the loop ---------------------------------------------------------------------------
+    def fit(self) -> dict[str, float]:
+        cfg = self.cfg
+        tracker = Tracker(self.run_dir, cfg.steps, self.step)
+        log.info(
+            "training %s on %s with critic=%s, %d steps, n_critic=%d, device %s; run dir %s",
+            cfg.model.name, cfg.data.name, cfg.critic.name, cfg.steps, cfg.n_critic, self.device, self.run_dir,
+        )
+        start = time.perf_counter()
+        metrics: dict[str, float] = {}
+        try:
+            while self.step < cfg.steps:
+                stats = self.train_step()
+                self.step += 1
+                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                    values = {k: v.item() for k, v in stats.items()}
+                    tracker.scalars({k: v for k, v in values.items() if k.startswith("loss/")}, self.step)
+                    tracker.progress.update(self.step, {"W1~": values["w1/critic_batch"]})
+                if (cfg.eval.every and self.step % cfg.eval.every == 0) or self.step == cfg.steps:
+                    metrics = self.evaluate(tracker)
+            save_atomic(self.state_dict(), self.run_dir / "checkpoints" / "last.pt")
+        finally:
+            tracker.close()
+        elapsed = time.perf_counter() - start
+        log.info(
+            "done: %d steps in %.1f s; w1/exact %.4f (noise floor %.4f), w1/critic %.4f",
+            self.step, elapsed, metrics["w1/exact"], metrics["w1/noise_floor"], metrics["w1/critic"],
+        )
+        return {**metrics, "time/seconds": elapsed}
