@@ -1,7 +1,7 @@
 """Measure the default demo: wall time of `wgan-cli train` (the real CLI, startup included),
 final exact W1 against the noise floor, over several seeds.
 
-    python scripts/bench_demo.py [--seeds 0 1 2] [extra overrides...]
+    python scripts/bench_demo.py [--seeds 0,1,2] [extra overrides...]
 
 The issue's target: at most 2 minutes on a 2-core CPU and w1/exact <= 2 x w1/noise_floor.
 """
@@ -29,7 +29,8 @@ def last_value(run_dir: Path, tag: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[0, 1, 2],
+                        help="comma-separated seeds (default 0,1,2)")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
     cli = str(Path(sys.executable).with_name("wgan-cli"))

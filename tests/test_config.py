@@ -18,16 +18,19 @@ from conftest import compose_config
         ("clip", "rmsprop", 5e-5, None, 5),
         ("gp", "adam", 1e-4, [0.5, 0.9], 5),
         ("sn", "adam", 2e-4, [0.5, 0.999], 1),
+        ("sn_ttur", "adam", (3e-4, 1.2e-3), [0.0, 0.9], 1),
     ],
 )
 def test_each_critic_preset_sets_its_papers_recipe(critic, optimizer, lr, betas, n_critic):
     cfg = compose_config(f"critic={critic}")
-    assert cfg.critic.name == critic
+    assert cfg.critic.name == critic.removesuffix("_ttur")  # sn_ttur is a preset of the sn strategy
     assert cfg.optim.name.value == optimizer
-    assert cfg.optim.lr_d == lr and cfg.optim.lr_g == lr
+    lr_g, lr_d = lr if isinstance(lr, tuple) else (lr, lr)
+    assert cfg.optim.lr_g == lr_g and cfg.optim.lr_d == lr_d
     if betas is not None:
         assert list(cfg.optim.betas) == betas
     assert cfg.n_critic == n_critic
+    assert cfg.optim.decay.value == ("linear" if critic == "sn_ttur" else "none")
 
 
 def test_preset_values_for_clip_and_gp():

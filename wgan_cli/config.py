@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, List
+from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
@@ -44,6 +44,16 @@ class EvalConfig:
 
 
 @dataclass
+class EmaConfig:
+    """Exponential moving average of the generator's weights, theta_ema <- d theta_ema + (1 - d) theta.
+
+    ``decay=0`` turns it off; when on, samples and metrics use the EMA generator."""
+
+    decay: float = 0.0
+    start: int = 0  # generator step at which averaging begins (the EMA copies the weights then)
+
+
+@dataclass
 class DeviceConfig:
     name: str = "auto"  # auto | cpu | cuda
 
@@ -57,9 +67,11 @@ class Config:
     device: DeviceConfig = field(default_factory=DeviceConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    ema: EmaConfig = field(default_factory=EmaConfig)
     steps: int = 2000  # generator steps
     n_critic: int = 5  # critic steps per generator step
-    batch_size: int = 256
+    batch_size: int = 256  # critic batch (real and fake each)
+    batch_size_g: Optional[int] = None  # generator batch; None = batch_size
     seed: int = 0
     log_every: int = 50  # generator steps between loss scalars
 
@@ -78,10 +90,16 @@ def validate(cfg: Any) -> None:
     require(cfg.steps >= 1, "steps", cfg.steps, "must be an integer >= 1")
     require(cfg.n_critic >= 1, "n_critic", cfg.n_critic, "must be an integer >= 1")
     require(cfg.batch_size >= 1, "batch_size", cfg.batch_size, "must be an integer >= 1")
+    require(
+        cfg.batch_size_g is None or cfg.batch_size_g >= 1, "batch_size_g", cfg.batch_size_g,
+        "must be an integer >= 1 (or null = batch_size)",
+    )
     require(cfg.seed >= 0, "seed", cfg.seed, "must be an integer >= 0")
     require(cfg.log_every >= 1, "log_every", cfg.log_every, "must be an integer >= 1")
     require(cfg.eval.every >= 0, "eval.every", cfg.eval.every, "must be >= 0 (0 = only at the end)")
     require(cfg.eval.n >= 2, "eval.n", cfg.eval.n, "must be an integer >= 2")
+    require(0 <= cfg.ema.decay < 1, "ema.decay", cfg.ema.decay, "must be in [0, 1) (0 = off)")
+    require(cfg.ema.start >= 0, "ema.start", cfg.ema.start, "must be an integer >= 0")
     require(cfg.optim.lr_g > 0, "optim.lr_g", cfg.optim.lr_g, "must be > 0")
     require(cfg.optim.lr_d > 0, "optim.lr_d", cfg.optim.lr_d, "must be > 0")
     betas = list(cfg.optim.betas)

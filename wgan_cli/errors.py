@@ -29,6 +29,10 @@ class ConfigError(UserError, ValueError):
     exit_code = EXIT_USAGE
 
 
+class DataError(UserError):
+    """Data that is missing, empty, unreadable or fails to decode."""
+
+
 def one_line(ex: BaseException) -> str:
     """Condense Hydra / OmegaConf / our own exception messages into one readable line."""
     from hydra.errors import MissingConfigException

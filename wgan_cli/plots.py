@@ -37,3 +37,10 @@ def critic_field(critic: nn.Module, real: Tensor, fake: Tensor, title: str = "")
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def sample_grid(images: Tensor, nrow: int = 8) -> Tensor:
+    """Images in [-1, 1], [N, C, H, W] -> one [C', H', W'] grid in [0, 1] (torchvision's make_grid)."""
+    from torchvision.utils import make_grid
+
+    return make_grid(images.detach().float().cpu(), nrow=nrow, normalize=True, value_range=(-1, 1), padding=2)

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from wgan_cli.checkpoint import save_atomic
 from wgan_cli.config import validate
@@ -25,10 +26,11 @@ from wgan_cli.device import resolve_device
 from wgan_cli.loss import LOSSES
 from wgan_cli.metrics.w1 import exact_w1
 from wgan_cli.model import MODELS
-from wgan_cli.plots import critic_field
+from wgan_cli.plots import critic_field, sample_grid
 from wgan_cli.tracking import Tracker
 
 log = logging.getLogger("wgan_cli")
+FIXED_SAMPLES = 64  # the fixed noise batch behind ``samples/fixed``
 
 
 def _value(enum_or_str: Any) -> str:
@@ -64,11 +66,25 @@ class Trainer:
         self.opt_d = make_optimizer(cfg.optim, self.D.parameters(), cfg.optim.lr_d)
         self.sched_g = make_scheduler(cfg.optim, self.opt_g, cfg.steps)
         self.sched_d = make_scheduler(cfg.optim, self.opt_d, cfg.steps)
+        self.ema = (
+            AveragedModel(self.G, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema.decay), use_buffers=True)
+            if cfg.ema.decay > 0
+            else None
+        )
         # one generator drives all training randomness (data, noise, interpolation weights)
         self.rng = torch.Generator(self.device).manual_seed(cfg.seed)
+        # a fixed noise batch, saved with the run, for sample grids comparable across steps
+        self.fixed_noise = self.noise(FIXED_SAMPLES, torch.Generator(self.device).manual_seed(cfg.seed + 1))
         self.step = 0
 
     # -- sampling -------------------------------------------------------------------------
+    @property
+    def sampler(self) -> nn.Module:
+        """The generator that samples and metrics use: the EMA copy once averaging has begun."""
+        if self.ema is not None and self.step > self.cfg.ema.start:
+            return self.ema.module
+        return self.G
+
     def noise(self, n: int, generator: torch.Generator) -> Tensor:
         return torch.randn(n, self.cfg.model.noise_dim, device=self.device, generator=generator)
 
@@ -90,11 +106,13 @@ class Trainer:
             self.strategy.after_step(self.D)
 
         self.D.requires_grad_(False)
-        loss_g = self.loss.generator(self.D(self.G(self.noise(B, self.rng))))
+        loss_g = self.loss.generator(self.D(self.G(self.noise(cfg.batch_size_g or B, self.rng))))
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
         self.D.requires_grad_(True)
+        if self.ema is not None and self.step >= cfg.ema.start:
+            self.ema.update_parameters(self.G)  # the first update copies the weights
         self.sched_g.step()
         self.sched_d.step()
 
@@ -112,13 +130,14 @@ class Trainer:
         """
         n = self.cfg.eval.n
         g = torch.Generator(self.device).manual_seed(self.cfg.seed * 1_000_003 + self.step)
-        was_training = self.G.training, self.D.training
-        self.G.eval()
+        G = self.sampler
+        was_training = G.training, self.D.training
+        G.eval()
         self.D.eval()
         try:
             with torch.no_grad():
                 real, real2 = self.data.sample(n, g), self.data.sample(n, g)
-                fake = self.G(self.noise(n, g))
+                fake = G(self.noise(n, g))
                 w1_critic = (self.D(real).mean() - self.D(fake).mean()).item()
             metrics = {
                 "w1/critic": w1_critic,
@@ -135,8 +154,12 @@ class Trainer:
                 if self.data.shape == (2,):
                     title = f"step {self.step}: W1 exact {metrics['w1/exact']:.3f}, critic {w1_critic:.3f}"
                     tracker.figure("critic/field", critic_field(self.D, real, fake, title), self.step)
+                elif len(self.data.shape) == 3:
+                    with torch.no_grad():
+                        grid = sample_grid(G(self.fixed_noise))
+                    tracker.image("samples/fixed", grid, self.step)
         finally:
-            self.G.train(was_training[0])
+            G.train(was_training[0])
             self.D.train(was_training[1])
         return metrics
 
@@ -146,22 +169,37 @@ class Trainer:
             "step": self.step,
             "generator": self.G.state_dict(),
             "critic": self.D.state_dict(),
+            "ema": None if self.ema is None else self.ema.state_dict(),
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "sched_g": self.sched_g.state_dict(),
             "sched_d": self.sched_d.state_dict(),
             "rng": self.rng.get_state(),
+            "fixed_noise": self.fixed_noise,
             "config": OmegaConf.to_container(self.cfg, resolve=True, enum_to_str=True),
         }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` saved (the config is the caller's to compare)."""
+        self.step = state["step"]
+        self.G.load_state_dict(state["generator"])
+        self.D.load_state_dict(state["critic"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        for name in ("opt_g", "opt_d", "sched_g", "sched_d"):
+            getattr(self, name).load_state_dict(state[name])
+        self.rng.set_state(state["rng"])
+        self.fixed_noise = state["fixed_noise"].to(self.device)
 
     # -- the loop ---------------------------------------------------------------------------
     def fit(self) -> dict[str, float]:
         cfg = self.cfg
-        tracker = Tracker(self.run_dir, cfg.steps, self.step)
         log.info(
             "training %s on %s with critic=%s, %d steps, n_critic=%d, device %s; run dir %s",
             cfg.model.name, cfg.data.name, cfg.critic.name, cfg.steps, cfg.n_critic, self.device, self.run_dir,
         )
+        tracker = Tracker(self.run_dir, cfg.steps, self.step, critic_is_w1=self.loss.is_wasserstein)
+        gap_label = "W1~" if self.loss.is_wasserstein else "gap"
         start = time.perf_counter()
         metrics: dict[str, float] = {}
         try:
@@ -171,7 +209,7 @@ class Trainer:
                 if self.step % cfg.log_every == 0 or self.step == cfg.steps:
                     values = {k: v.item() for k, v in stats.items()}
                     tracker.scalars({k: v for k, v in values.items() if k.startswith("loss/")}, self.step)
-                    tracker.progress.update(self.step, {"W1~": values["w1/critic_batch"]})
+                    tracker.progress.update(self.step, {gap_label: values["w1/critic_batch"]})
                 if (cfg.eval.every and self.step % cfg.eval.every == 0) or self.step == cfg.steps:
                     metrics = self.evaluate(tracker)
             save_atomic(self.state_dict(), self.run_dir / "checkpoints" / "last.pt")

@@ -22,3 +22,22 @@ class ModelConfig:
 
 ModelBuilder = Callable[[ModelConfig, tuple], "tuple[nn.Module, nn.Module]"]
 MODELS: Registry[ModelBuilder] = Registry("model")
+
+
+def image_geometry(model: str, cfg: ModelConfig, shape: tuple[int, ...], multiple: int) -> tuple[int, int, int]:
+    """Check that a convolutional model can serve the data's shape: square images whose side
+    is a multiple of ``multiple`` (each stride-2 stage halves it). Returns (C, H, W)."""
+    from wgan_cli.config import require
+
+    require(cfg.noise_dim >= 1, "model.noise_dim", cfg.noise_dim, "must be >= 1")
+    for key in ("channels", "g_channels", "d_channels"):
+        if hasattr(cfg, key):
+            require(getattr(cfg, key) >= 1, f"model.{key}", getattr(cfg, key), "must be >= 1")
+    require(len(shape) == 3, "model", model, f"needs image data, but the data's samples have shape {tuple(shape)}; use model=mlp")
+    c, h, w = shape
+    require(
+        h == w and h % multiple == 0 and h >= multiple,
+        "data.size", h,
+        f"model={model} needs square images whose side is a multiple of {multiple} (for example data.size=32)",
+    )
+    return c, h, w

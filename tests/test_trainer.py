@@ -1,0 +1,59 @@
+"""The trainer's own features: EMA generator, learning-rate decay, state round trip."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from wgan_cli.trainer import Trainer
+
+from conftest import FAST, compose_config
+
+
+def flat(module: torch.nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().flatten().clone() for p in module.parameters()])
+
+
+def test_ema_generator_averages_from_start_and_is_the_sampler(tmp_path):
+    cfg = compose_config("critic=gp", "ema.decay=0.5", "ema.start=2", "steps=5", *FAST)
+    trainer = Trainer(cfg, tmp_path)
+    expected = None
+    for step in range(5):
+        assert (trainer.sampler is trainer.G) == (step <= 2)
+        trainer.train_step()
+        trainer.step += 1
+        if step == 2:
+            expected = flat(trainer.G)  # the first update copies
+        elif step > 2:
+            expected = 0.5 * expected + 0.5 * flat(trainer.G)
+    assert trainer.sampler is trainer.ema.module
+    assert torch.allclose(flat(trainer.ema.module), expected, atol=1e-6)
+    assert not torch.allclose(flat(trainer.ema.module), flat(trainer.G))
+
+
+def test_linear_decay_reaches_zero_at_the_last_step(tmp_path):
+    cfg = compose_config("critic=gp", "optim.decay=linear", "optim.lr_g=1e-3", "steps=4", *FAST)
+    trainer = Trainer(cfg, tmp_path)
+    lrs = []
+    for _ in range(4):
+        lrs.append(trainer.opt_g.param_groups[0]["lr"])
+        trainer.train_step()
+    assert lrs == pytest.approx([1e-3, 0.75e-3, 0.5e-3, 0.25e-3])
+    assert trainer.opt_g.param_groups[0]["lr"] == 0 and trainer.opt_d.param_groups[0]["lr"] == 0
+
+
+def test_state_dict_round_trip_through_a_file_continues_identically(tmp_path):
+    cfg = compose_config("critic=gp", "ema.decay=0.9", "steps=6", *FAST)
+    a = Trainer(cfg, tmp_path)
+    for _ in range(3):
+        a.train_step()
+        a.step += 1
+    torch.save(a.state_dict(), tmp_path / "state.pt")  # a file, as a resume reads it (no shared tensors)
+    b = Trainer(cfg, tmp_path)
+    b.load_state_dict(torch.load(tmp_path / "state.pt", weights_only=False))
+    for t in (a, b):
+        t.train_step()
+        t.step += 1
+    for name in ("G", "D"):
+        assert torch.equal(flat(getattr(a, name)), flat(getattr(b, name))), name
+    assert torch.equal(flat(a.ema.module), flat(b.ema.module))

@@ -1,0 +1,213 @@
+"""Image datasets, scaled to [-1, 1].
+
+- ``digits``: scikit-learn's bundled 8x8 handwritten digits (1,797 images; no download).
+- ``mnist``, ``fashion_mnist``, ``cifar10``: torchvision's dataset classes under ``data.root``;
+  missing or corrupt files stop the run with one line naming the folder and the override.
+- ``image_folder``: every image under ``data.path``, center-cropped and resized to ``data.size``.
+
+A dataset that fits in ``data.max_memory_mb`` lives on the training device as uint8
+[N, C, H, W] and batches are drawn by index there (no per-step DataLoader). A larger folder
+streams through a DataLoader with workers and pinned memory.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from wgan_cli.config import require
+from wgan_cli.data.base import DATASETS, DataConfig, DataSource
+from wgan_cli.errors import DataError
+
+
+def default_root() -> str:
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, "wgan-cli", "datasets")
+
+
+@dataclass
+class ImageConfig(DataConfig):
+    size: int = 32  # images are resized to size x size
+    root: str = ""  # torchvision datasets: the folder that holds them ("" = ~/.cache/wgan-cli/datasets)
+    download: bool = False  # fetch missing torchvision datasets (needs network)
+    path: str = ""  # image_folder: the folder of images
+    max_memory_mb: int = 4096  # datasets up to this size (uint8) live on the device
+    workers: int = 2  # DataLoader workers when streaming
+
+
+def resize_uint8(images: Tensor, size: int) -> Tensor:
+    """uint8 [N, C, h, w] -> uint8 [N, C, size, size], bilinear with antialiasing."""
+    if images.shape[-2:] == (size, size):
+        return images
+    out = F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return out.round().clamp(0, 255).to(torch.uint8)
+
+
+def to_unit_range(images: Tensor) -> Tensor:
+    """uint8 in [0, 255] -> float in [-1, 1]."""
+    return images.float().div_(127.5).sub_(1.0)
+
+
+class ImageSource(DataSource):
+    """Images held on the device as uint8; ``sample`` draws indices with the run's generator."""
+
+    def __init__(self, cfg: ImageConfig, device: torch.device) -> None:
+        require(cfg.size >= 4, "data.size", cfg.size, "must be an integer >= 4")
+        super().__init__(cfg, device)
+        images = resize_uint8(self.load(), cfg.size)
+        if len(images) == 0:
+            raise DataError(f"data={cfg.name}: no images found")
+        self.images = images.to(device)
+        self.shape = tuple(self.images.shape[1:])
+
+    def load(self) -> Tensor:
+        """All images as uint8 [N, C, H, W] on the CPU."""
+        raise NotImplementedError
+
+    def sample(self, n: int, generator: torch.Generator) -> Tensor:
+        idx = torch.randint(len(self.images), (n,), device=self.device, generator=generator)
+        return to_unit_range(self.images[idx])
+
+
+@DATASETS.register("digits", ImageConfig)
+class Digits(ImageSource):
+    """scikit-learn's digits: values 0..16 on an 8x8 grid, one channel."""
+
+    def load(self) -> Tensor:
+        from sklearn.datasets import load_digits
+
+        pixels = torch.from_numpy(load_digits().images).float()  # [1797, 8, 8] in 0..16
+        return (pixels * (255.0 / 16.0)).round().to(torch.uint8).unsqueeze(1)
+
+
+class TorchvisionSource(ImageSource):
+    """A torchvision dataset class read from ``data.root``; its ``.data`` holds every image."""
+
+    dataset_class: str  # attribute of torchvision.datasets
+    folder: str  # the sub-folder torchvision reads under root
+
+    def load(self) -> Tensor:
+        import torchvision
+
+        root = Path(self.cfg.root or default_root()).expanduser()
+        where = root / self.folder
+        cls = getattr(torchvision.datasets, self.dataset_class)
+        try:
+            dataset = cls(str(root), train=True, download=self.cfg.download)
+        except RuntimeError as ex:
+            if "download=True" not in str(ex):
+                raise DataError(f"data={self.cfg.name}: could not read {where}: {ex}") from ex
+            raise DataError(
+                f"data={self.cfg.name}: dataset files not found or corrupted in {where}; "
+                f"add data.download=true to fetch them, or point data.root=... at a folder that holds {self.folder}/"
+            ) from ex
+        except Exception as ex:  # a truncated or garbled file fails while decoding
+            raise DataError(f"data={self.cfg.name}: could not read {where}: {type(ex).__name__}: {ex}") from ex
+        data = torch.as_tensor(dataset.data)
+        return data.unsqueeze(1) if data.ndim == 3 else data.permute(0, 3, 1, 2).contiguous()
+
+
+@DATASETS.register("mnist", ImageConfig)
+class MNIST(TorchvisionSource):
+    dataset_class, folder = "MNIST", "MNIST"
+
+
+@DATASETS.register("fashion_mnist", ImageConfig)
+class FashionMNIST(TorchvisionSource):
+    dataset_class, folder = "FashionMNIST", "FashionMNIST"
+
+
+@DATASETS.register("cifar10", ImageConfig)
+class CIFAR10(TorchvisionSource):
+    dataset_class, folder = "CIFAR10", "cifar-10-batches-py"
+
+
+def list_images(path: Path) -> list[Path]:
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS)
+
+
+def read_image(file: Path, size: int) -> Tensor:
+    """One file -> uint8 [3, size, size]: decode (Pillow), center-crop to a square, resize."""
+    from PIL import Image
+    from torchvision.transforms.v2.functional import center_crop, pil_to_tensor
+
+    try:
+        with Image.open(file) as opened:
+            image = pil_to_tensor(opened.convert("RGB"))
+    except Exception as ex:
+        raise DataError(f"data.path: cannot decode {file}: {type(ex).__name__}: {ex}") from ex
+    side = min(image.shape[-2:])
+    return resize_uint8(center_crop(image, [side, side]).unsqueeze(0), size)[0]
+
+
+@DATASETS.register("image_folder", ImageConfig)
+class ImageFolder(ImageSource):
+    """Every image under ``data.path`` (recursively), RGB. Streams when larger than ``max_memory_mb``."""
+
+    def __init__(self, cfg: ImageConfig, device: torch.device) -> None:
+        require(bool(cfg.path), "data.path", "''", "image_folder needs data.path=/folder/of/images")
+        path = Path(cfg.path).expanduser()
+        if not path.is_dir():
+            raise DataError(f"data.path={cfg.path}: no such folder")
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise DataError(f"data.path={cfg.path}: folder is not readable")
+        self.files = list_images(path)
+        if not self.files:
+            raise DataError(f"data.path={cfg.path}: no image files in this folder")
+        self.streaming = len(self.files) * 3 * cfg.size**2 > cfg.max_memory_mb * 2**20
+        if not self.streaming:
+            super().__init__(cfg, device)
+            return
+        require(cfg.size >= 4, "data.size", cfg.size, "must be an integer >= 4")
+        DataSource.__init__(self, cfg, device)
+        self.shape = (3, cfg.size, cfg.size)
+        self._batches: Iterator[Tensor] | None = None
+        self._buffer = torch.empty(0, *self.shape, dtype=torch.uint8)
+
+    def load(self) -> Tensor:
+        return torch.stack([read_image(f, self.cfg.size) for f in self.files])
+
+    def sample(self, n: int, generator: torch.Generator) -> Tensor:
+        if not self.streaming:
+            return super().sample(n, generator)
+        while len(self._buffer) < n:
+            if self._batches is None:
+                self._batches = self._loader(generator)
+            self._buffer = torch.cat([self._buffer, next(self._batches)])
+        batch, self._buffer = self._buffer[:n], self._buffer[n:]
+        return to_unit_range(batch.to(self.device, non_blocking=True))
+
+    def _loader(self, generator: torch.Generator) -> Iterator[Tensor]:
+        """Endless shuffled epochs; the shuffle is seeded from the run's generator."""
+        from torch.utils.data import DataLoader
+
+        seed = int(torch.randint(2**62, (1,), device=generator.device, generator=generator))
+        files, size = self.files, self.cfg.size
+        while True:
+            order = torch.Generator().manual_seed(seed)
+            loader = DataLoader(
+                _Files(files, size), batch_size=256, shuffle=True, generator=order,
+                num_workers=self.cfg.workers, pin_memory=self.device.type == "cuda",
+                persistent_workers=False,
+            )
+            yield from loader
+            seed += 1
+
+
+class _Files(torch.utils.data.Dataset):
+    def __init__(self, files: list[Path], size: int) -> None:
+        self.files, self.size = files, size
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> Tensor:
+        return read_image(self.files[i], self.size)
