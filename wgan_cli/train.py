@@ -19,6 +19,14 @@ from wgan_cli.errors import UserError, full_errors_wanted, install_one_line_erro
 CONFIG_PATH = "pkg://wgan_cli.configs"
 
 
+def compose_config(overrides: list[str]) -> DictConfig:
+    """The config ``wgan-cli train OVERRIDES`` would run, composed without running it."""
+    from hydra import compose, initialize_config_module
+
+    with initialize_config_module("wgan_cli.configs", version_base=None):
+        return compose("config", overrides=overrides)
+
+
 @hydra.main(version_base=None, config_path=CONFIG_PATH, config_name="config")
 def train(cfg: DictConfig) -> float:
     from wgan_cli.trainer import Trainer

@@ -24,6 +24,7 @@ from wgan_cli.critic.gp import input_gradient_norms, interpolate
 from wgan_cli.data import DATASETS
 from wgan_cli.device import resolve_device
 from wgan_cli.loss import LOSSES
+from wgan_cli.metrics.fid_monitor import FidMonitor
 from wgan_cli.metrics.w1 import exact_w1
 from wgan_cli.model import MODELS
 from wgan_cli.plots import critic_field, sample_grid
@@ -76,6 +77,8 @@ class Trainer:
         # a fixed noise batch, saved with the run, for sample grids comparable across steps
         self.fixed_noise = self.noise(FIXED_SAMPLES, torch.Generator(self.device).manual_seed(cfg.seed + 1))
         self.step = 0
+        self.fid = FidMonitor(cfg, self.data, self.device) if cfg.fid.every else None
+        self.best_fid = float("inf")
 
     # -- sampling -------------------------------------------------------------------------
     @property
@@ -176,6 +179,8 @@ class Trainer:
             "sched_d": self.sched_d.state_dict(),
             "rng": self.rng.get_state(),
             "fixed_noise": self.fixed_noise,
+            "best_fid": self.best_fid,
+            "data_shape": list(self.data.shape),
             "config": OmegaConf.to_container(self.cfg, resolve=True, enum_to_str=True),
         }
 
@@ -190,6 +195,7 @@ class Trainer:
             getattr(self, name).load_state_dict(state[name])
         self.rng.set_state(state["rng"])
         self.fixed_noise = state["fixed_noise"].to(self.device)
+        self.best_fid = state.get("best_fid", float("inf"))
 
     # -- the loop ---------------------------------------------------------------------------
     def fit(self) -> dict[str, float]:
@@ -202,6 +208,8 @@ class Trainer:
         gap_label = "W1~" if self.loss.is_wasserstein else "gap"
         start = time.perf_counter()
         metrics: dict[str, float] = {}
+        if self.fid is not None:
+            tracker.text("fid/protocol", self.fid.protocol, self.step)
         try:
             while self.step < cfg.steps:
                 stats = self.train_step()
@@ -212,6 +220,14 @@ class Trainer:
                     tracker.progress.update(self.step, {gap_label: values["w1/critic_batch"]})
                 if (cfg.eval.every and self.step % cfg.eval.every == 0) or self.step == cfg.steps:
                     metrics = self.evaluate(tracker)
+                if self.fid is not None and (self.step % cfg.fid.every == 0 or self.step == cfg.steps):
+                    fid_rng = self.fid.rng(self.step)  # its own stream: FID never changes training
+                    scores = self.fid.evaluate(self.sampler, lambda n: self.noise(n, fid_rng))
+                    tracker.scalars(scores, self.step)
+                    metrics.update(scores)
+                    if scores[self.fid.tag] < self.best_fid:
+                        self.best_fid = scores[self.fid.tag]
+                        save_atomic(self.state_dict(), self.run_dir / "checkpoints" / "best.pt")
             save_atomic(self.state_dict(), self.run_dir / "checkpoints" / "last.pt")
         finally:
             tracker.close()

@@ -34,6 +34,7 @@ def default_root() -> str:
 @dataclass
 class ImageConfig(DataConfig):
     size: int = 32  # images are resized to size x size
+    split: str = "train"  # train | test (torchvision datasets; the others have one split, train)
     root: str = ""  # torchvision datasets: the folder that holds them ("" = ~/.cache/wgan-cli/datasets)
     download: bool = False  # fetch missing torchvision datasets (needs network)
     path: str = ""  # image_folder: the folder of images
@@ -57,8 +58,11 @@ def to_unit_range(images: Tensor) -> Tensor:
 class ImageSource(DataSource):
     """Images held on the device as uint8; ``sample`` draws indices with the run's generator."""
 
+    splits: tuple[str, ...] = ("train",)
+
     def __init__(self, cfg: ImageConfig, device: torch.device) -> None:
         require(cfg.size >= 4, "data.size", cfg.size, "must be an integer >= 4")
+        require(cfg.split in self.splits, "data.split", cfg.split, f"data={cfg.name} has split(s) {', '.join(self.splits)}")
         super().__init__(cfg, device)
         images = resize_uint8(self.load(), cfg.size)
         if len(images) == 0:
@@ -91,6 +95,7 @@ class TorchvisionSource(ImageSource):
 
     dataset_class: str  # attribute of torchvision.datasets
     folder: str  # the sub-folder torchvision reads under root
+    splits = ("train", "test")
 
     def load(self) -> Tensor:
         import torchvision
@@ -99,7 +104,7 @@ class TorchvisionSource(ImageSource):
         where = root / self.folder
         cls = getattr(torchvision.datasets, self.dataset_class)
         try:
-            dataset = cls(str(root), train=True, download=self.cfg.download)
+            dataset = cls(str(root), train=self.cfg.split == "train", download=self.cfg.download)
         except RuntimeError as ex:
             if "download=True" not in str(ex):
                 raise DataError(f"data={self.cfg.name}: could not read {where}: {ex}") from ex
@@ -154,6 +159,7 @@ class ImageFolder(ImageSource):
 
     def __init__(self, cfg: ImageConfig, device: torch.device) -> None:
         require(bool(cfg.path), "data.path", "''", "image_folder needs data.path=/folder/of/images")
+        require(cfg.split == "train", "data.split", cfg.split, "data=image_folder has split(s) train")
         path = Path(cfg.path).expanduser()
         if not path.is_dir():
             raise DataError(f"data.path={cfg.path}: no such folder")
