@@ -1,27 +1,38 @@
 """Checkpoints written atomically: a temporary file in the same folder, fsynced, then
-``os.replace``d over the target, so a kill mid-write leaves the previous file intact."""
+``os.replace``d over the target, so a kill mid-write (or a full disk) leaves the previous file
+intact; every RNG state, so a resumed run continues bitwise as if never stopped; and reading
+them back with one-line errors."""
 
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from wgan_cli.errors import UserError
 
 
+class CheckpointError(UserError):
+    pass
+
+
 def save_atomic(obj: Any, path: Path) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as ex:
+        kept = "the previous one is intact" if path.exists() else "no earlier one existed"
+        raise CheckpointError(f"could not write {path}: {ex.strerror or ex}; {kept}") from ex
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -30,6 +41,42 @@ def save_atomic(obj: Any, path: Path) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def keep_last(last: Path, step: int, keep: int) -> None:
+    """A step-numbered copy of ``last`` (a hard link where the filesystem allows), and only the
+    newest ``keep`` of them."""
+    if keep <= 0:
+        return
+    numbered = last.with_name(f"step_{step:07d}.pt")
+    numbered.unlink(missing_ok=True)
+    try:
+        os.link(last, numbered)  # last.pt is replaced by rename later, so the link keeps this content
+    except OSError:
+        save_atomic(torch.load(last, weights_only=True), numbered)
+    for old in sorted(last.parent.glob("step_*.pt"))[:-keep]:
+        old.unlink()
+
+
+def rng_state() -> dict[str, Any]:
+    """The global RNG states (python, numpy, torch CPU and CUDA), in types ``weights_only`` loads."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"].cpu())
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -45,6 +92,8 @@ def resolve_checkpoint(path: str | Path) -> Path:
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
     """The state a trainer saved; a missing, truncated or foreign file is a one-line error."""
     p = resolve_checkpoint(path)
+    if p.stat().st_size == 0:
+        raise UserError(f"{p}: empty file, not a checkpoint")
     try:
         state = torch.load(p, map_location=device, weights_only=True)
     except Exception as ex:  # noqa: BLE001 - any unreadable file is the same error to the user

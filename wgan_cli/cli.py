@@ -17,6 +17,7 @@ from wgan_cli import __version__
 # name -> (module with a ``main()``, one-line description)
 SUBCOMMANDS = {
     "train": ("wgan_cli.train", "train a WGAN; a Hydra app (wgan-cli train --help lists its config groups)"),
+    "sample": ("wgan_cli.sample_cmd", "draw samples from a run's generator into a grid, .npy, .csv or folder"),
     "fid": ("wgan_cli.fid_cmd", "FID/KID between image folders, datasets, statistics and checkpoints"),
 }
 
@@ -36,6 +37,7 @@ examples:
   wgan-cli train critic=gp data=gaussians25 steps=20000
   wgan-cli train -m critic=clip,gp,sn seed=0,1     # a sweep
   wgan-cli fid outputs/<run dir> digits            # FID of a run's generator
+  wgan-cli sample outputs/<run dir> --out grid.png # samples from it
   tensorboard --logdir outputs
 """
 

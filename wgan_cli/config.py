@@ -67,6 +67,24 @@ class FidConfig:
     cache_dir: str = ""  # reference statistics cache; "" = ~/.cache/wgan-cli/fid_stats
 
 
+class NanPolicy(str, Enum):
+    stop = "stop"  # stop the run, naming the step and the term; the last good checkpoint stays
+    skip = "skip"  # drop that optimizer update and go on (counted in train/skipped_updates)
+
+
+@dataclass
+class TrainConfig:
+    on_nan: NanPolicy = NanPolicy.stop  # a NaN or Inf loss
+
+
+@dataclass
+class CheckpointConfig:
+    """``checkpoints/last.pt`` every ``every`` steps, at the end, and on SIGTERM / SIGINT."""
+
+    every: int = 500  # generator steps between checkpoints; 0 = only at the end and on a signal
+    keep: int = 0  # also keep the last K step-numbered copies (checkpoints/step_0001000.pt); 0 = none
+
+
 @dataclass
 class DeviceConfig:
     name: str = "auto"  # auto | cpu | cuda
@@ -83,6 +101,10 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     ema: EmaConfig = field(default_factory=EmaConfig)
     fid: FidConfig = field(default_factory=FidConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    resume: str = "auto"  # auto: continue from the run dir's checkpoints/last.pt if any; never; or a PATH
+    deterministic: bool = False  # PyTorch's deterministic algorithms (CUDA; CPU runs are deterministic anyway)
     steps: int = 2000  # generator steps
     n_critic: int = 5  # critic steps per generator step
     batch_size: int = 256  # critic batch (real and fake each)
@@ -119,6 +141,9 @@ def validate(cfg: Any) -> None:
     require(cfg.fid.num_samples >= 0, "fid.num_samples", cfg.fid.num_samples, "must be >= 0 (0 = by device)")
     require(cfg.fid.reference_n >= 2, "fid.reference_n", cfg.fid.reference_n, "must be an integer >= 2")
     require(cfg.fid.batch >= 1, "fid.batch", cfg.fid.batch, "must be an integer >= 1")
+    require(cfg.checkpoint.every >= 0, "checkpoint.every", cfg.checkpoint.every, "must be >= 0 (0 = only at the end)")
+    require(cfg.checkpoint.keep >= 0, "checkpoint.keep", cfg.checkpoint.keep, "must be >= 0 (0 = only last.pt)")
+    require(bool(cfg.resume), "resume", "''", "choose auto, never, or a checkpoint PATH")
     require(cfg.optim.lr_g > 0, "optim.lr_g", cfg.optim.lr_g, "must be > 0")
     require(cfg.optim.lr_d > 0, "optim.lr_d", cfg.optim.lr_d, "must be > 0")
     betas = list(cfg.optim.betas)

@@ -41,6 +41,8 @@ def one_line(ex: BaseException) -> str:
         group, _, option = ex.missing_cfg_file.rpartition("/")
         if group:
             return f"{group}={option}: no such option; choose one of {', '.join(ex.options)}"
+    if isinstance(ex, OSError) and ex.filename:
+        return f"{ex.filename}: {ex.strerror}"
     text = str(ex)
     cause = ex.__cause__
     if cause is not None and str(cause) and str(cause) not in text:

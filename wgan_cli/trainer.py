@@ -8,26 +8,32 @@ penalty, optimizer step, the strategy's ``after_step``), then one generator step
 from __future__ import annotations
 
 import logging
+import os
+import random
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from wgan_cli.checkpoint import save_atomic
+from wgan_cli.checkpoint import keep_last, load_checkpoint, rng_state, save_atomic, set_rng_state
 from wgan_cli.config import validate
 from wgan_cli.critic import STRATEGIES
 from wgan_cli.critic.gp import input_gradient_norms, interpolate
 from wgan_cli.data import DATASETS
 from wgan_cli.device import resolve_device
+from wgan_cli.errors import UserError
+from wgan_cli.interrupts import Interrupted, StopRequests
 from wgan_cli.loss import LOSSES
 from wgan_cli.metrics.fid_monitor import FidMonitor
 from wgan_cli.metrics.w1 import exact_w1
 from wgan_cli.model import MODELS
 from wgan_cli.plots import critic_field, sample_grid
+from wgan_cli.resume import check_compatible, hydra_record, restore_hydra_record, starting_checkpoint
 from wgan_cli.tracking import Tracker
 
 log = logging.getLogger("wgan_cli")
@@ -51,11 +57,22 @@ def make_scheduler(cfg: Any, optimizer: torch.optim.Optimizer, steps: int) -> to
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: 1.0)
 
 
+class Diverged(UserError):
+    """A NaN or Inf loss under ``train.on_nan=stop``."""
+
+
 class Trainer:
     def __init__(self, cfg: DictConfig, run_dir: Path) -> None:
         validate(cfg)
         self.cfg, self.run_dir = cfg, Path(run_dir)
         self.device = resolve_device(cfg.device.name)
+        if cfg.deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # required by deterministic cuBLAS
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.benchmark = False
+        self.hydra_record = hydra_record(self.run_dir)  # .hydra/*.yaml of this attempt, kept in checkpoints
+        random.seed(cfg.seed)  # nothing of ours draws from python's or numpy's global RNG; seeded anyway
+        np.random.seed(cfg.seed)
         torch.manual_seed(cfg.seed)
         self.data = DATASETS.build(cfg.data, self.device)
         self.strategy = STRATEGIES.build(cfg.critic)
@@ -77,8 +94,12 @@ class Trainer:
         # a fixed noise batch, saved with the run, for sample grids comparable across steps
         self.fixed_noise = self.noise(FIXED_SAMPLES, torch.Generator(self.device).manual_seed(cfg.seed + 1))
         self.step = 0
-        self.fid = FidMonitor(cfg, self.data, self.device) if cfg.fid.every else None
+        self.skipped = 0  # optimizer updates dropped under train.on_nan=skip
         self.best_fid = float("inf")
+        self.resumed_from = starting_checkpoint(cfg, self.run_dir)
+        if self.resumed_from is not None:
+            self.resume(self.resumed_from)
+        self.fid = FidMonitor(cfg, self.data, self.device) if cfg.fid.every else None
 
     # -- sampling -------------------------------------------------------------------------
     @property
@@ -103,16 +124,18 @@ class Trainer:
             loss_d = self.loss.critic(f_real, f_fake)
             penalty = self.strategy.penalty(self.D, real, fake, self.rng)
             total_d = loss_d if penalty is None else loss_d + penalty
-            self.opt_d.zero_grad(set_to_none=True)
-            total_d.backward()
-            self.opt_d.step()
-            self.strategy.after_step(self.D)
+            if self.finite({"loss/critic": loss_d, "loss/penalty": penalty}):
+                self.opt_d.zero_grad(set_to_none=True)
+                total_d.backward()
+                self.opt_d.step()
+                self.strategy.after_step(self.D)
 
         self.D.requires_grad_(False)
         loss_g = self.loss.generator(self.D(self.G(self.noise(cfg.batch_size_g or B, self.rng))))
-        self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        self.opt_g.step()
+        if self.finite({"loss/generator": loss_g}):
+            self.opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            self.opt_g.step()
         self.D.requires_grad_(True)
         if self.ema is not None and self.step >= cfg.ema.start:
             self.ema.update_parameters(self.G)  # the first update copies the weights
@@ -124,6 +147,20 @@ class Trainer:
         if penalty is not None:
             stats["loss/penalty"] = penalty.detach()
         return stats
+
+    def finite(self, terms: dict[str, Tensor | None]) -> bool:
+        """True when every term is finite; otherwise stop (``train.on_nan=stop``) or skip the update."""
+        bad = [name for name, t in terms.items() if t is not None and not bool(torch.isfinite(t).all())]
+        if not bad:
+            return True
+        values = ", ".join(f"{name}={terms[name].item()}" for name in bad)
+        if _value(self.cfg.train.on_nan) == "stop":
+            last = self.run_dir / "checkpoints" / "last.pt"
+            kept = f"the last good checkpoint is kept: {last}" if last.is_file() else "no checkpoint was written yet"
+            raise Diverged(f"step {self.step + 1}: {values}; stopped (train.on_nan=stop; skip drops such updates); {kept}")
+        self.skipped += 1
+        log.warning("step %d: %s; update skipped (%d so far)", self.step + 1, values, self.skipped)
+        return False
 
     # -- evaluation -------------------------------------------------------------------------
     def evaluate(self, tracker: Tracker | None = None) -> dict[str, float]:
@@ -180,6 +217,9 @@ class Trainer:
             "rng": self.rng.get_state(),
             "fixed_noise": self.fixed_noise,
             "best_fid": self.best_fid,
+            "skipped": self.skipped,
+            "rng_global": rng_state(),
+            "hydra_record": self.hydra_record,
             "data_shape": list(self.data.shape),
             "config": OmegaConf.to_container(self.cfg, resolve=True, enum_to_str=True),
         }
@@ -196,6 +236,31 @@ class Trainer:
         self.rng.set_state(state["rng"])
         self.fixed_noise = state["fixed_noise"].to(self.device)
         self.best_fid = state.get("best_fid", float("inf"))
+        self.skipped = state.get("skipped", 0)
+        if "rng_global" in state:
+            set_rng_state(state["rng_global"])
+
+    def resume(self, path: Path) -> None:
+        """Continue from ``path``; a config that changes shapes is an error naming the keys, and
+        the run dir's ``.hydra`` record (just rewritten by Hydra) is put back as it was."""
+        state = load_checkpoint(path, self.device)
+        try:
+            check_compatible(state, self.cfg, self.data.shape)
+            try:
+                self.load_state_dict(state)
+            except (RuntimeError, KeyError, ValueError) as ex:
+                check_compatible(state, self.cfg, self.data.shape, every_key=True)
+                raise UserError(f"resume: {path} does not fit this config: {str(ex).splitlines()[0]}") from ex
+        except UserError:
+            if path == self.run_dir / "checkpoints" / "last.pt":
+                restore_hydra_record(self.run_dir, state.get("hydra_record"))
+            raise
+        log.info("resumed from %s at step %d", path, self.step)
+
+    def save_checkpoint(self) -> None:
+        last = self.run_dir / "checkpoints" / "last.pt"
+        save_atomic(self.state_dict(), last)
+        keep_last(last, self.step, self.cfg.checkpoint.keep)
 
     # -- the loop ---------------------------------------------------------------------------
     def fit(self) -> dict[str, float]:
@@ -204,6 +269,9 @@ class Trainer:
             "training %s on %s with critic=%s, %d steps, n_critic=%d, device %s; run dir %s",
             cfg.model.name, cfg.data.name, cfg.critic.name, cfg.steps, cfg.n_critic, self.device, self.run_dir,
         )
+        if self.step >= cfg.steps:
+            log.info("the run is complete (step %d of %d); nothing to train", self.step, cfg.steps)
+            return self.evaluate()
         tracker = Tracker(self.run_dir, cfg.steps, self.step, critic_is_w1=self.loss.is_wasserstein)
         gap_label = "W1~" if self.loss.is_wasserstein else "gap"
         start = time.perf_counter()
@@ -211,24 +279,8 @@ class Trainer:
         if self.fid is not None:
             tracker.text("fid/protocol", self.fid.protocol, self.step)
         try:
-            while self.step < cfg.steps:
-                stats = self.train_step()
-                self.step += 1
-                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
-                    values = {k: v.item() for k, v in stats.items()}
-                    tracker.scalars({k: v for k, v in values.items() if k.startswith("loss/")}, self.step)
-                    tracker.progress.update(self.step, {gap_label: values["w1/critic_batch"]})
-                if (cfg.eval.every and self.step % cfg.eval.every == 0) or self.step == cfg.steps:
-                    metrics = self.evaluate(tracker)
-                if self.fid is not None and (self.step % cfg.fid.every == 0 or self.step == cfg.steps):
-                    fid_rng = self.fid.rng(self.step)  # its own stream: FID never changes training
-                    scores = self.fid.evaluate(self.sampler, lambda n: self.noise(n, fid_rng))
-                    tracker.scalars(scores, self.step)
-                    metrics.update(scores)
-                    if scores[self.fid.tag] < self.best_fid:
-                        self.best_fid = scores[self.fid.tag]
-                        save_atomic(self.state_dict(), self.run_dir / "checkpoints" / "best.pt")
-            save_atomic(self.state_dict(), self.run_dir / "checkpoints" / "last.pt")
+            with StopRequests() as stop:
+                metrics = self._loop(tracker, stop, gap_label)
         finally:
             tracker.close()
         elapsed = time.perf_counter() - start
@@ -237,3 +289,34 @@ class Trainer:
             self.step, elapsed, metrics["w1/exact"], metrics["w1/noise_floor"], metrics["w1/critic"],
         )
         return {**metrics, "time/seconds": elapsed}
+
+    def _loop(self, tracker: Tracker, stop: StopRequests, gap_label: str) -> dict[str, float]:
+        cfg = self.cfg
+        metrics: dict[str, float] = {}
+        while self.step < cfg.steps:
+            stats = self.train_step()
+            self.step += 1
+            if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                values = {k: v.item() for k, v in stats.items()}
+                tracker.scalars({k: v for k, v in values.items() if k.startswith("loss/")}, self.step)
+                if self.skipped:
+                    tracker.scalars({"train/skipped_updates": self.skipped}, self.step)
+                tracker.progress.update(self.step, {gap_label: values["w1/critic_batch"]})
+            if (cfg.eval.every and self.step % cfg.eval.every == 0) or self.step == cfg.steps:
+                metrics = self.evaluate(tracker)
+            if self.fid is not None and (self.step % cfg.fid.every == 0 or self.step == cfg.steps):
+                fid_rng = self.fid.rng(self.step)  # its own stream: FID never changes training
+                scores = self.fid.evaluate(self.sampler, lambda n: self.noise(n, fid_rng))
+                tracker.scalars(scores, self.step)
+                metrics.update(scores)
+                if scores[self.fid.tag] < self.best_fid:
+                    self.best_fid = scores[self.fid.tag]
+                    save_atomic(self.state_dict(), self.run_dir / "checkpoints" / "best.pt")
+            if self.step == cfg.steps or stop.signum or (cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0):
+                self.save_checkpoint()
+            if stop.signum and self.step < cfg.steps:
+                raise Interrupted(
+                    f"{stop.name} at step {self.step}: saved {self.run_dir / 'checkpoints' / 'last.pt'}; "
+                    "run the same command again to resume", stop.signum,
+                )
+        return metrics

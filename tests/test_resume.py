@@ -1,0 +1,312 @@
+"""Checkpoints, exact resume, signals, NaN handling and failures that never cost data."""
+
+from __future__ import annotations
+
+import errno
+import math
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import CLI, FAST, compose_config, run_cli, scalars
+from wgan_cli import checkpoint
+from wgan_cli.interrupts import StopRequests
+from wgan_cli.trainer import Diverged, Trainer
+
+# GP (randomness in the penalty), EMA, linear decay: every piece of state a resume must restore
+RUN = ["critic=gp", "ema.decay=0.9", "optim.decay=linear", "model.width=32", "batch_size=32",
+       "eval.every=25", "eval.n=64", "log_every=1", "checkpoint.every=10"]
+
+
+def tensors(state, prefix: str = ""):  # noqa: ANN001, ANN201
+    """Every tensor in a (nested) checkpoint, by path."""
+    if isinstance(state, torch.Tensor):
+        yield prefix, state
+    elif isinstance(state, dict):
+        for k, v in state.items():
+            yield from tensors(v, f"{prefix}/{k}")
+    elif isinstance(state, (list, tuple)):
+        for i, v in enumerate(state):
+            yield from tensors(v, f"{prefix}/{i}")
+
+
+def start(run_dir: Path, *overrides: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    return subprocess.Popen([CLI, "train", *overrides, f"hydra.run.dir={run_dir}"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(path: Path, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+
+
+def test_a_run_killed_with_sigkill_resumes_bitwise_identical(tmp_path):
+    steps = ["steps=150", "checkpoint.keep=100"]
+    killed = start(tmp_path / "killed", *RUN, *steps)
+    wait_for(tmp_path / "killed" / "checkpoints" / "step_0000030.pt", killed)
+    time.sleep(0.15)  # somewhere between two checkpoints
+    killed.kill()
+    killed.wait()
+    assert killed.returncode == -signal.SIGKILL
+    step_at_kill = torch.load(tmp_path / "killed" / "checkpoints" / "last.pt", weights_only=True)["step"]
+    assert 30 <= step_at_kill < 150
+
+    resumed = run_cli("train", *RUN, *steps, f"hydra.run.dir={tmp_path / 'killed'}")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resumed from {tmp_path / 'killed' / 'checkpoints' / 'last.pt'} at step {step_at_kill}" in (
+        tmp_path / "killed" / "train.log").read_text()
+    straight = run_cli("train", *RUN, *steps, f"hydra.run.dir={tmp_path / 'straight'}")
+    assert straight.returncode == 0, straight.stderr
+
+    a = torch.load(tmp_path / "killed" / "checkpoints" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "straight" / "checkpoints" / "last.pt", weights_only=True)
+    assert a["step"] == b["step"] == 150
+    ta, tb = dict(tensors(a)), dict(tensors(b))
+    assert ta.keys() == tb.keys() and len(ta) > 20
+    for name in ta:
+        assert torch.equal(ta[name], tb[name]), name
+
+    # TensorBoard: the points logged after the last checkpoint and before the kill are purged,
+    # so every curve has each step once, with the uninterrupted run's values
+    sa, sb = scalars(tmp_path / "killed"), scalars(tmp_path / "straight")
+    assert sa.keys() == sb.keys()
+    for tag in sb:
+        steps_a = [s for s, _ in sa[tag]]
+        assert steps_a == sorted(set(steps_a)), tag
+        assert sa[tag] == sb[tag], tag
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_saves_last_pt_and_exits_with_its_code(tmp_path, sig):
+    run_dir = tmp_path / "run"
+    process = start(run_dir, *RUN, "steps=100000", "checkpoint.every=0", "eval.every=0")
+    wait_for(run_dir / "tb", process)
+    time.sleep(2.0)
+    process.send_signal(sig)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + sig
+    name = signal.Signals(sig).name
+    last_line = stderr.strip().splitlines()[-1]
+    assert last_line.startswith(f"wgan-cli: error: {name} at step ") and "run the same command again" in last_line
+    step = int(last_line.split(" at step ")[1].split(":")[0])
+    saved = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+    assert saved["step"] == step > 0
+    assert max(s for s, _ in scalars(run_dir)["loss/critic"]) == step  # the writer was flushed and closed
+
+
+def test_a_second_signal_exits_at_once(monkeypatch):
+    exits = []
+    monkeypatch.setattr(os, "_exit", lambda code: exits.append(code))
+    with StopRequests() as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.signum == signal.SIGINT and exits == []
+        os.kill(os.getpid(), signal.SIGINT)
+        assert exits == [130]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+
+
+def test_checkpoints_every_n_steps_and_keep_the_last_k(tmp_path):
+    cfg = compose_config(*RUN, "steps=35", "checkpoint.every=10", "checkpoint.keep=2", "eval.every=0")
+    Trainer(cfg, tmp_path).fit()
+    folder = tmp_path / "checkpoints"
+    assert sorted(p.name for p in folder.iterdir()) == ["last.pt", "step_0000030.pt", "step_0000035.pt"]
+    last, kept = (torch.load(folder / n, weights_only=True) for n in ("last.pt", "step_0000030.pt"))
+    assert last["step"] == 35 and kept["step"] == 30
+    assert last["rng_global"]["numpy"][0] == "MT19937" and "python" in last["rng_global"]
+
+
+def test_a_finished_run_run_again_trains_nothing(tmp_path):
+    first = run_cli("train", *RUN, "steps=20", f"hydra.run.dir={tmp_path}")
+    assert first.returncode == 0, first.stderr
+    before = (tmp_path / "checkpoints" / "last.pt").read_bytes()
+    again = run_cli("train", *RUN, "steps=20", f"hydra.run.dir={tmp_path}")
+    assert again.returncode == 0, again.stderr
+    assert "the run is complete (step 20 of 20)" in (tmp_path / "train.log").read_text()
+    assert (tmp_path / "checkpoints" / "last.pt").read_bytes() == before
+    longer = run_cli("train", *RUN, "steps=30", f"hydra.run.dir={tmp_path}")
+    assert longer.returncode == 0 and torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)["step"] == 30
+
+
+def test_a_resume_that_changes_the_model_names_the_keys_and_keeps_the_record(tmp_path):
+    first = run_cli("train", *RUN, "steps=10", f"hydra.run.dir={tmp_path}")
+    assert first.returncode == 0, first.stderr
+    record = (tmp_path / ".hydra" / "overrides.yaml").read_text()
+    before = (tmp_path / "checkpoints" / "last.pt").read_bytes()
+    changed = run_cli("train", *RUN, "steps=10", "model.width=64", "model.depth=2", f"hydra.run.dir={tmp_path}")
+    assert changed.returncode == 2
+    assert changed.stderr.count("\n") == 1
+    assert "model.depth 3 -> 2; model.width 32 -> 64" in changed.stderr
+    assert (tmp_path / ".hydra" / "overrides.yaml").read_text() == record  # Hydra's rewrite undone
+    assert (tmp_path / "checkpoints" / "last.pt").read_bytes() == before
+    other_critic = run_cli("train", *RUN, "steps=10", "critic=sn", "n_critic=5", f"hydra.run.dir={tmp_path}")
+    assert other_critic.returncode == 2 and "critic.name gp -> sn" in other_critic.stderr
+
+
+def test_resume_never_refuses_a_run_dir_that_holds_a_run(tmp_path):
+    assert run_cli("train", *RUN, "steps=5", f"hydra.run.dir={tmp_path}").returncode == 0
+    before = (tmp_path / "checkpoints" / "last.pt").read_bytes()
+    refused = run_cli("train", *RUN, "steps=5", "resume=never", "seed=3", f"hydra.run.dir={tmp_path}")
+    assert refused.returncode == 2 and "resume=never" in refused.stderr and refused.stderr.count("\n") == 1
+    assert (tmp_path / "checkpoints" / "last.pt").read_bytes() == before
+    assert "seed=3" not in (tmp_path / ".hydra" / "overrides.yaml").read_text()
+
+
+def test_resume_from_a_path_continues_into_a_new_run_dir(tmp_path):
+    assert run_cli("train", *RUN, "steps=10", f"hydra.run.dir={tmp_path / 'a'}").returncode == 0
+    result = run_cli("train", *RUN, "steps=15", f"resume={tmp_path / 'a'}", f"hydra.run.dir={tmp_path / 'b'}")
+    assert result.returncode == 0, result.stderr
+    assert torch.load(tmp_path / "b" / "checkpoints" / "last.pt", weights_only=True)["step"] == 15
+    assert [s for s, _ in scalars(tmp_path / "b")["loss/critic"]] == list(range(11, 16))
+
+
+@pytest.mark.parametrize("content, message", [(None, "no such checkpoint"), (b"", "empty file"),
+                                              (b"garbage" * 10, "not a readable checkpoint")])
+def test_a_missing_or_corrupt_resume_path_is_one_line(tmp_path, content, message):
+    path = tmp_path / "bad.pt"
+    if content is not None:
+        path.write_bytes(content)
+    result = run_cli("train", "steps=2", f"resume={path}", f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode != 0 and result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_a_nan_stops_naming_the_step_and_term_and_keeps_the_last_good_checkpoint(tmp_path):
+    cfg = compose_config(*RUN, "steps=10", "checkpoint.every=1", "eval.every=0")
+    trainer = Trainer(cfg, tmp_path)
+    critic_loss, calls = trainer.loss.critic, []
+
+    def poisoned(f_real, f_fake):  # noqa: ANN001, ANN202 - the 4th generator step's 2nd critic step
+        calls.append(1)
+        value = critic_loss(f_real, f_fake)
+        return value * float("nan") if len(calls) == 3 * 5 + 2 else value
+
+    trainer.loss.critic = poisoned
+    with pytest.raises(Diverged, match=r"step 4: loss/critic=nan; stopped .* last good checkpoint is kept"):
+        trainer.fit()
+    last = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
+    assert last["step"] == 3
+    assert all(torch.isfinite(t).all() for _, t in tensors(last["generator"]))
+
+
+def test_on_nan_skip_drops_the_update_and_goes_on(tmp_path):
+    cfg = compose_config(*RUN, "steps=6", "train.on_nan=skip", "eval.every=0")
+    trainer = Trainer(cfg, tmp_path)
+    generator_loss, calls = trainer.loss.generator, []
+
+    def poisoned(f_fake):  # noqa: ANN001, ANN202
+        calls.append(1)
+        return generator_loss(f_fake) * (float("inf") if len(calls) == 2 else 1.0)
+
+    trainer.loss.generator = poisoned
+    trainer.fit()
+    assert trainer.skipped == 1 and trainer.step == 6
+    assert all(torch.isfinite(p).all() for p in trainer.G.parameters())
+    assert scalars(tmp_path)["train/skipped_updates"][-1] == (6, 1.0)
+
+
+def test_a_nan_through_the_cli_is_one_line(tmp_path):
+    result = run_cli("train", "critic=gp", "optim.lr_d=1e9", "steps=50", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert "step 1: loss/critic=nan" in result.stderr and "no checkpoint was written yet" in result.stderr
+
+
+def test_a_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    checkpoint.save_atomic({"step": 1}, path)
+    before = path.read_bytes()
+
+    def disk_full(obj, f):  # noqa: ANN001, ANN202 - writes part of the file, then the disk is full
+        f.write(b"partial")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(checkpoint.torch, "save", disk_full)
+    with pytest.raises(checkpoint.CheckpointError, match="No space left on device; the previous one is intact"):
+        checkpoint.save_atomic({"step": 2}, path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]  # no temporary file left behind
+
+
+def test_an_output_dir_that_cannot_be_created_is_one_line(tmp_path):
+    (tmp_path / "a_file").write_text("")
+    result = run_cli("train", "steps=2", f"hydra.run.dir={tmp_path / 'a_file' / 'run'}")
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert "Not a directory" in result.stderr and str(tmp_path / "a_file") in result.stderr
+
+
+def test_the_same_seed_gives_identical_events_and_weights(tmp_path):
+    runs = [tmp_path / "a", tmp_path / "b"]
+    for run in runs:
+        assert run_cli("train", *RUN, "steps=20", "seed=7", f"hydra.run.dir={run}").returncode == 0
+    assert scalars(runs[0]) == scalars(runs[1])
+    a, b = (torch.load(r / "checkpoints" / "last.pt", weights_only=True) for r in runs)
+    for (name, x), (_, y) in zip(tensors(a["generator"]), tensors(b["generator"])):
+        assert torch.equal(x, y), name
+    other = tmp_path / "c"
+    assert run_cli("train", *RUN, "steps=20", "seed=8", f"hydra.run.dir={other}").returncode == 0
+    assert scalars(other)["loss/critic"] != scalars(runs[0])["loss/critic"]
+
+
+# -- wgan-cli sample -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("digits")
+    result = run_cli("train", "experiment=digits", "steps=3", "eval.n=32", "ema.decay=0.5", f"hydra.run.dir={run}")
+    assert result.returncode == 0, result.stderr
+    return run
+
+
+def test_sample_writes_a_grid_an_array_and_a_folder_from_the_ema_generator(image_run, tmp_path):
+    from PIL import Image
+
+    from wgan_cli.checkpoint import generator_from_checkpoint, load_checkpoint
+
+    grid = run_cli("sample", str(image_run), "--n", "16", "--out", str(tmp_path / "grid.png"))
+    assert grid.returncode == 0 and "EMA generator, step 3" in grid.stdout, grid.stderr
+    assert Image.open(tmp_path / "grid.png").size == (4 * 16 + 5 * 2, 4 * 16 + 5 * 2)  # 4 x 4, padding 2
+    assert run_cli("sample", str(image_run), "--n", "5", "--out", str(tmp_path / "s.npy")).returncode == 0
+    array = np.load(tmp_path / "s.npy")
+    assert array.shape == (5, 1, 16, 16) and array.dtype == np.uint8
+    state = load_checkpoint(image_run)
+    generator, noise_dim = generator_from_checkpoint(state)
+    ema = {k[len("module."):]: v for k, v in state["ema"].items() if k.startswith("module.")}
+    loaded = generator.state_dict()
+    assert all(torch.equal(loaded[k], ema[k]) for k in loaded)  # the EMA weights, not the raw ones
+    assert any(not torch.equal(state["generator"][k], ema[k]) for k in loaded if ema[k].is_floating_point())
+    with torch.no_grad():
+        expected = generator(torch.randn(5, noise_dim, generator=torch.Generator().manual_seed(0)))
+    assert np.array_equal(array, ((expected + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy())
+    assert run_cli("sample", str(image_run), "--n", "3", "--out", str(tmp_path / "pngs")).returncode == 0
+    assert sorted(p.name for p in (tmp_path / "pngs").iterdir()) == ["000000.png", "000001.png", "000002.png"]
+
+
+def test_sample_writes_points_for_2d_data(tmp_path):
+    assert run_cli("train", "steps=5", *FAST, f"hydra.run.dir={tmp_path / 'run'}").returncode == 0
+    result = run_cli("sample", str(tmp_path / "run" / "checkpoints" / "last.pt"), "--n", "7",
+                     "--out", str(tmp_path / "p.csv"))
+    assert result.returncode == 0, result.stderr
+    points = np.loadtxt(tmp_path / "p.csv", delimiter=",", skiprows=1)
+    assert points.shape == (7, 2) and np.isfinite(points).all()
+    assert run_cli("sample", str(tmp_path / "run"), "--out", str(tmp_path / "p.png")).returncode == 0
+    assert (tmp_path / "p.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("args, message", [
+    (["nowhere", "--out", "x.png"], "no such checkpoint"),
+    (["RUN", "--out", "x.csv"], "for images write .png/.jpg, .npy or a folder"),
+    (["RUN", "--out", "missing/x.png"], "does not exist"),
+])
+def test_sample_bad_input_is_one_line(image_run, tmp_path, args, message):
+    args = [str(image_run) if a == "RUN" else a for a in args]
+    result = run_cli("sample", *args, cwd=tmp_path)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1 and message in result.stderr, result.stderr

@@ -1,0 +1,71 @@
+"""Which checkpoint a run starts from (``resume=auto|never|PATH``), whether it fits the config,
+and the run dir's ``.hydra`` record, which Hydra rewrites before the job starts: a resume that
+is refused puts the record of the run that owns the dir back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from wgan_cli.checkpoint import load_checkpoint, resolve_checkpoint
+from wgan_cli.errors import ConfigError, UserError
+
+# the keys that decide the shapes of the saved tensors
+SHAPE_KEYS = ("model", "data.name", "data.size", "critic.name", "optim.name")
+
+
+def starting_checkpoint(cfg: Any, run_dir: Path) -> Path | None:
+    last = Path(run_dir) / "checkpoints" / "last.pt"
+    if cfg.resume == "auto":
+        return last if last.is_file() else None
+    if cfg.resume == "never":
+        if last.is_file():
+            try:
+                restore_hydra_record(run_dir, load_checkpoint(last).get("hydra_record"))
+            except UserError:
+                pass  # an unreadable last.pt: nothing to restore from, the refusal stands
+            raise ConfigError(
+                f"resume=never: {run_dir} already holds a run (checkpoints/last.pt); choose a new "
+                "hydra.run.dir, or resume=auto to continue it"
+            )
+        return None
+    return resolve_checkpoint(cfg.resume)
+
+
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for k, v in node.items():
+            out.update(flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: node}
+
+
+def check_compatible(state: dict[str, Any], cfg: Any, data_shape: tuple[int, ...], every_key: bool = False) -> None:
+    """A one-line error naming the keys whose values differ between the checkpoint and ``cfg``:
+    the shape-deciding keys (``SHAPE_KEYS`` and the data shape), or with ``every_key`` all of them."""
+    old = flatten(state["config"])
+    new = flatten(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
+    keys = sorted(set(old) | set(new))
+    if not every_key:
+        keys = [k for k in keys if any(k == s or k.startswith(s + ".") for s in SHAPE_KEYS)]
+    diffs = [f"{k} {old.get(k, '(unset)')} -> {new.get(k, '(unset)')}" for k in keys if old.get(k) != new.get(k)]
+    if tuple(state["data_shape"]) != tuple(data_shape):
+        diffs.append(f"data shape {tuple(state['data_shape'])} -> {tuple(data_shape)}")
+    if diffs:
+        raise ConfigError(
+            f"resume: the checkpoint was trained with a different model ({'; '.join(diffs)}); use the "
+            "checkpoint's config, or resume=never with a new hydra.run.dir"
+        )
+
+
+def hydra_record(run_dir: Path) -> dict[str, str]:
+    folder = Path(run_dir) / ".hydra"
+    return {p.name: p.read_text() for p in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
+
+
+def restore_hydra_record(run_dir: Path, record: dict[str, str] | None) -> None:
+    for name, text in (record or {}).items():
+        (Path(run_dir) / ".hydra" / name).write_text(text)
