@@ -95,7 +95,7 @@ def test_a_three_job_sweep_writes_three_run_dirs(tmp_path):
 
 
 BAD_INPUTS = [
-    (["critic=foo"], "critic=foo", "clip, gp, sn"),
+    (["critic=foo"], "critic=foo", "clip, gp, lp, sn"),
     (["optim.lr_d=abc"], "optim.lr_d", "abc"),
     (["n_critic=0"], "n_critic=0", ">= 1"),
     (["steps=-1"], "steps=-1", ">= 1"),
@@ -137,7 +137,7 @@ def test_hydra_flags_work_through_the_subcommand(tmp_path):
     assert info.returncode == 0 and "pkg://wgan_cli.configs" in info.stdout
     app_help = run_cli("train", "--help")
     assert app_help.returncode == 0
-    assert "critic: clip, gp, sn, sn_ttur" in app_help.stdout and "gaussians25" in app_help.stdout
+    assert "critic: clip, gp, lp, sn, sn_ttur" in app_help.stdout and "gaussians25" in app_help.stdout
     hydra_help = run_cli("train", "--hydra-help")
     assert 'eval "$(wgan-cli -sc install=bash)"' in hydra_help.stdout
 
@@ -145,7 +145,7 @@ def test_hydra_flags_work_through_the_subcommand(tmp_path):
 def test_shell_completion_completes_critic_options():
     result = run_cli("-sc", "query=bash", env={"COMP_LINE": "wgan-cli train critic=", "COMP_POINT": "22"})
     assert result.returncode == 0, result.stderr
-    assert set(result.stdout.split()) == {"critic=clip", "critic=gp", "critic=sn", "critic=sn_ttur"}
+    assert set(result.stdout.split()) == {"critic=clip", "critic=gp", "critic=lp", "critic=sn", "critic=sn_ttur"}
     groups = run_cli("-sc", "query=bash", env={"COMP_LINE": "wgan-cli train da"})
     assert "data=" in groups.stdout.split()
     commands = run_cli("-sc", "query=bash", env={"COMP_LINE": "wgan-cli tr"})

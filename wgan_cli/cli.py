@@ -18,6 +18,7 @@ from wgan_cli import __version__
 SUBCOMMANDS = {
     "train": ("wgan_cli.train", "train a WGAN; a Hydra app (wgan-cli train --help lists its config groups)"),
     "sample": ("wgan_cli.sample_cmd", "draw samples from a run's generator into a grid, .npy, .csv or folder"),
+    "w1": ("wgan_cli.w1_cmd", "W1 between two sample files: exact, LP primal/dual, sinkhorn, sliced, neural critic"),
     "fid": ("wgan_cli.fid_cmd", "FID/KID between image folders, datasets, statistics and checkpoints"),
 }
 
@@ -38,6 +39,7 @@ examples:
   wgan-cli train -m critic=clip,gp,sn seed=0,1     # a sweep
   wgan-cli fid outputs/<run dir> digits            # FID of a run's generator
   wgan-cli sample outputs/<run dir> --out grid.png # samples from it
+  wgan-cli w1 a.npy b.npy --method all             # W1 five ways, with strong duality
   tensorboard --logdir outputs
 """
 

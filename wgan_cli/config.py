@@ -41,6 +41,7 @@ class OptimConfig:
 class EvalConfig:
     every: int = 500  # generator steps between evaluations (exact W1, figure); 0 = only at the end
     n: int = 1000  # samples per side for exact W1, the noise floor and the held-out KR estimate
+    projections: int = 200  # random directions for w1/sliced
 
 
 @dataclass
@@ -135,6 +136,7 @@ def validate(cfg: Any) -> None:
     require(cfg.log_every >= 1, "log_every", cfg.log_every, "must be an integer >= 1")
     require(cfg.eval.every >= 0, "eval.every", cfg.eval.every, "must be >= 0 (0 = only at the end)")
     require(cfg.eval.n >= 2, "eval.n", cfg.eval.n, "must be an integer >= 2")
+    require(cfg.eval.projections >= 1, "eval.projections", cfg.eval.projections, "must be an integer >= 1")
     require(0 <= cfg.ema.decay < 1, "ema.decay", cfg.ema.decay, "must be in [0, 1) (0 = off)")
     require(cfg.ema.start >= 0, "ema.start", cfg.ema.start, "must be an integer >= 0")
     require(cfg.fid.every >= 0, "fid.every", cfg.fid.every, "must be >= 0 (0 = off)")

@@ -44,6 +44,9 @@ class Tracker:
     def text(self, tag: str, text: str, step: int) -> None:
         self.writer.add_text(tag, text, step)
 
+    def histogram(self, tag: str, values, step: int) -> None:  # noqa: ANN001 - a tensor
+        self.writer.add_histogram(tag, values.detach().float().cpu(), step)
+
     def figure(self, tag: str, fig, step: int) -> None:  # noqa: ANN001 - matplotlib Figure
         self.writer.add_figure(tag, fig, step, close=True)
 

@@ -75,3 +75,15 @@ class SwissRoll(ToySource):
     def points(self, n: int, generator: torch.Generator) -> Tensor:
         t = 1.5 * math.pi * (1 + 2 * torch.rand(n, device=self.device, generator=generator))
         return torch.stack([t * t.cos(), t * t.sin()], dim=1) + self._noise(n, generator)
+
+
+@DATASETS.register("disjoint_lines", DataConfig)
+class DisjointLines(DataSource):
+    """The WGAN paper's Example 1: P uniform on the segment {0} x [0, 1]. Against the shifted
+    segment {theta} x [0, 1] (``model=shift``): W1 = |theta|, while JS = log 2 for every theta != 0."""
+
+    shape = (2,)
+
+    def sample(self, n: int, generator: torch.Generator) -> Tensor:
+        u = torch.rand(n, device=self.device, generator=generator)
+        return torch.stack([torch.zeros_like(u), u], dim=1)

@@ -1,15 +1,28 @@
-"""Exact Wasserstein-1 between two empirical distributions, with POT.
+"""Wasserstein-1 between two empirical distributions, with POT and SciPy.
 
-    W1(mu, nu) = min_{Gamma in U(a, b)} <Gamma, D>,  D_ij = ||x_i - y_j||_2,
+    W1(mu, nu) = min_{Gamma in U(a, b)} <Gamma, C>              (primal)
+               = max_{f_i + g_j <= C_ij} a.f + b.g               (dual)
+               = sup_{Lip(phi) <= 1} E_mu phi - E_nu phi          (Kantorovich-Rubinstein, metric C)
 
-solved exactly by the network simplex (``ot.emd2``); uniform weights a, b.
+- ``exact_w1``: the network simplex (``ot.emd2``).
+- ``lp_w1``: primal and dual as linear programs (``scipy.optimize.linprog``, HiGHS), small inputs.
+- ``sinkhorn_w1``: entropic OT (``ot.sinkhorn2``), biased upward by the regularization.
+- ``sliced_w1``: the mean over random directions of the 1-D W1 of the projections
+  (``ot.sliced_wasserstein_distance``, p = 1), a lower bound that scales to 100k samples.
+Weights are uniform unless given; the ground cost is Euclidean unless ``metric="sqeuclidean"``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import ot
 import torch
+
+from wgan_cli.errors import UserError
+
+LP_MAX_PAIRS = 90_000  # n * m above which lp_w1 refuses (300 x 300 points)
 
 
 def _as_2d_float64(x: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -19,10 +32,84 @@ def _as_2d_float64(x: torch.Tensor | np.ndarray) -> np.ndarray:
     return x.reshape(len(x), -1)
 
 
-def exact_w1(x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray, num_itermax: int = 1_000_000) -> float:
-    """Exact W1 (Euclidean ground cost) between the uniform empirical measures on x and y."""
+def cost_matrix(x, y, metric: str = "euclidean") -> np.ndarray:  # noqa: ANN001
     xs, ys = _as_2d_float64(x), _as_2d_float64(y)
     if xs.shape[1] != ys.shape[1]:
         raise ValueError(f"samples have different dimensions: {xs.shape[1]} and {ys.shape[1]}")
-    cost = ot.dist(xs, ys, metric="euclidean")
-    return float(ot.emd2([], [], cost, numItermax=num_itermax))
+    return ot.dist(xs, ys, metric=metric)
+
+
+def _weights(a, n: int) -> np.ndarray:  # noqa: ANN001
+    return np.full(n, 1.0 / n) if a is None else np.asarray(a, dtype=np.float64) / np.sum(a)
+
+
+def exact_w1(x, y, a=None, b=None, metric: str = "euclidean", num_itermax: int = 1_000_000) -> float:  # noqa: ANN001
+    """Exact optimal transport cost (W1 for the Euclidean cost) between weighted samples x and y."""
+    cost = cost_matrix(x, y, metric)
+    return float(ot.emd2(_weights(a, len(cost)), _weights(b, cost.shape[1]), cost, numItermax=num_itermax))
+
+
+def sinkhorn_w1(x, y, reg: float, a=None, b=None, metric: str = "euclidean") -> float:  # noqa: ANN001
+    """<Gamma_reg, C> for the entropic plan (``ot.sinkhorn2``, log-domain for small ``reg``)."""
+    cost = cost_matrix(x, y, metric)
+    scale = cost.max() or 1.0  # regularize relative to the cost's scale
+    value = ot.sinkhorn2(_weights(a, len(cost)), _weights(b, cost.shape[1]), cost / scale, reg,
+                         method="sinkhorn_log", numItermax=100_000, stopThr=1e-10)
+    return float(value) * scale
+
+
+def sliced_w1(x, y, projections: int = 200, seed: int = 0) -> float:  # noqa: ANN001
+    xs, ys = _as_2d_float64(x), _as_2d_float64(y)
+    return float(ot.sliced_wasserstein_distance(xs, ys, n_projections=projections, p=1, seed=seed))
+
+
+@dataclass
+class LPSolution:
+    primal: float
+    dual: float
+    plan: np.ndarray  # [n, m]
+    f: np.ndarray  # [n] potentials on x
+    g: np.ndarray  # [m] potentials on y
+
+
+def lp_w1(x, y, a=None, b=None, metric: str = "euclidean") -> LPSolution:  # noqa: ANN001
+    """The primal and the dual linear programs of OT, solved separately with HiGHS."""
+    from scipy.optimize import linprog
+    from scipy.sparse import coo_matrix, vstack
+
+    cost = cost_matrix(x, y, metric)
+    n, m = cost.shape
+    if n * m > LP_MAX_PAIRS:
+        raise UserError(f"--method lp: {n} x {m} points is too large for the linear program "
+                        f"(at most {LP_MAX_PAIRS} pairs); use --method exact")
+    a, b = _weights(a, n), _weights(b, m)
+    rows = np.repeat(np.arange(n), m)  # variable k = i * m + j
+    cols = np.tile(np.arange(m), n)
+    k = np.arange(n * m)
+    row_sums = coo_matrix((np.ones(n * m), (rows, k)), shape=(n, n * m))
+    col_sums = coo_matrix((np.ones(n * m), (cols, k)), shape=(m, n * m))
+    primal = linprog(cost.ravel(), A_eq=vstack([row_sums, col_sums]), b_eq=np.concatenate([a, b]),
+                     bounds=(0, None), method="highs")
+    # dual: max a.f + b.g  s.t. f_i + g_j <= C_ij, i.e. minimize -(a.f + b.g)
+    pair = coo_matrix((np.ones(2 * n * m), (np.concatenate([k, k]), np.concatenate([rows, n + cols]))),
+                      shape=(n * m, n + m))
+    dual = linprog(-np.concatenate([a, b]), A_ub=pair, b_ub=cost.ravel(), bounds=(None, None), method="highs")
+    if primal.status != 0 or dual.status != 0:
+        raise UserError(f"--method lp: the solver failed ({primal.message}; {dual.message})")
+    return LPSolution(primal.fun, -dual.fun, primal.x.reshape(n, m), dual.x[:n], dual.x[n:])
+
+
+def kr_potential(x, y, f: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, float]:  # noqa: ANN001
+    """The KR form of an optimal dual pair for the Euclidean cost: the c-transforms
+    g <- min_i (C_ij - f_i), f <- min_j (C_ij - g_j) make phi = f on x, -g on y one 1-Lipschitz
+    function (so g = -f up to a constant where x and y meet). Returns phi on x then y, and its
+    largest Lipschitz ratio over all pairs of points (1 up to rounding)."""
+    cost = cost_matrix(x, y)
+    g = (cost - f[:, None]).min(0)
+    f = (cost - g[None, :]).min(1)
+    points = np.concatenate([_as_2d_float64(x), _as_2d_float64(y)])
+    phi = np.concatenate([f, -g])
+    dist = ot.dist(points, points, metric="euclidean")
+    mask = dist > 1e-12
+    ratio = np.abs(phi[:, None] - phi[None, :])[mask] / dist[mask]
+    return phi, float(ratio.max()) if ratio.size else 0.0

@@ -43,6 +43,8 @@ class CNNGenerator(nn.Module):
 
 
 class CNNCritic(nn.Module):
+    feed_forward = True  # Linear/Conv2d and 1-Lipschitz activations only: prod ||W_l|| bounds Lip(f)
+
     def __init__(self, cfg: CNNConfig, shape: tuple[int, int, int]) -> None:
         super().__init__()
         c, ch = shape[0], cfg.channels

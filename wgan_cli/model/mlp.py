@@ -38,6 +38,8 @@ class MLPGenerator(nn.Module):
 
 
 class MLPCritic(nn.Module):
+    feed_forward = True  # Linear/Conv2d and 1-Lipschitz activations only: prod ||W_l|| bounds Lip(f)
+
     def __init__(self, cfg: MLPConfig, shape: tuple[int, ...]) -> None:
         super().__init__()
         self.net = mlp(math.prod(shape), cfg.width, cfg.depth, 1)
