@@ -17,6 +17,7 @@ from wgan_cli import __version__
 # name -> (module with a ``main()``, one-line description)
 SUBCOMMANDS = {
     "train": ("wgan_cli.train", "train a WGAN; a Hydra app (wgan-cli train --help lists its config groups)"),
+    "report": ("wgan_cli.report_cmd", "compare the runs of a sweep: a table (markdown/csv/json) and a PNG"),
     "sample": ("wgan_cli.sample_cmd", "draw samples from a run's generator into a grid, .npy, .csv or folder"),
     "w1": ("wgan_cli.w1_cmd", "W1 between two sample files: exact, LP primal/dual, sinkhorn, sliced, neural critic"),
     "fid": ("wgan_cli.fid_cmd", "FID/KID between image folders, datasets, statistics and checkpoints"),
@@ -37,6 +38,7 @@ examples:
   wgan-cli train                                   # the default demo: 8 gaussians
   wgan-cli train critic=gp data=gaussians25 steps=20000
   wgan-cli train -m critic=clip,gp,sn seed=0,1     # a sweep
+  wgan-cli report outputs/multirun/<date>/<time>   # its table and curves
   wgan-cli fid outputs/<run dir> digits            # FID of a run's generator
   wgan-cli sample outputs/<run dir> --out grid.png # samples from it
   wgan-cli w1 a.npy b.npy --method all             # W1 five ways, with strong duality

@@ -41,6 +41,11 @@ class Tracker:
         for tag, value in values.items():
             self.writer.add_scalar(tag, value, step)
 
+    def hparams(self, cfg, metric_tags: list[str]) -> None:  # noqa: ANN001 - the run's config
+        from wgan_cli.sweep import write_hparams
+
+        write_hparams(self.writer, cfg, metric_tags)
+
     def text(self, tag: str, text: str, step: int) -> None:
         self.writer.add_text(tag, text, step)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import sys
+import time
 from pathlib import Path
 
 import hydra
@@ -17,6 +20,7 @@ import wgan_cli.model  # noqa: F401
 from wgan_cli.errors import UserError, full_errors_wanted, install_one_line_errors, report
 
 CONFIG_PATH = "pkg://wgan_cli.configs"
+log = logging.getLogger("wgan_cli")
 
 
 def compose_config(overrides: list[str]) -> DictConfig:
@@ -29,17 +33,46 @@ def compose_config(overrides: list[str]) -> DictConfig:
 
 @hydra.main(version_base=None, config_path=CONFIG_PATH, config_name="config")
 def train(cfg: DictConfig) -> float:
+    """One run. Inside a multirun, a failing job is recorded (summary.json, status failed, the
+    one-line reason) and returns NaN so that the sweep goes on; alone, it exits with one line."""
+    from hydra.types import RunMode
+
+    from wgan_cli.errors import one_line
+    from wgan_cli.interrupts import Interrupted
+    from wgan_cli.sweep import read_summary, write_summary
     from wgan_cli.trainer import Trainer
 
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    record = {"overrides": list(hydra_cfg.overrides.task), "job": hydra_cfg.job.num if in_sweep else None}
+    start, trainer = time.time(), None
     try:
-        metrics = Trainer(cfg, Path(HydraConfig.get().runtime.output_dir)).fit()
-    except UserError as ex:
+        trainer = Trainer(cfg, run_dir)
+        metrics = trainer.fit()
+    except Exception as ex:  # noqa: BLE001 - recorded, then reported or re-raised below
+        status = "interrupted" if isinstance(ex, Interrupted) else "failed"
+        if trainer is not None or read_summary(run_dir) is None:  # never overwrite another run's record
+            write_summary(run_dir, **record, status=status, reason=one_line(ex),
+                          steps=trainer.step if trainer else 0, wall_seconds=time.time() - start,
+                          final={}, best=trainer.best if trainer else {})
         if full_errors_wanted():
             raise
-        report(ex)  # one line and exit here: Hydra's job runner would log a second line first
+        if in_sweep and status == "failed":
+            log.error("job %s failed, the sweep goes on: %s", hydra_cfg.job.num, one_line(ex))
+            return float("nan")
+        if isinstance(ex, UserError):
+            report(ex)  # one line and exit here: Hydra's job runner would log a second line first
+        raise
+    write_summary(run_dir, **record, status="completed", reason="", steps=trainer.step,
+                  wall_seconds=time.time() - start, final=metrics, best=trainer.best)
     return metrics["w1/exact"]
 
 
 def main() -> None:
+    from wgan_cli import sweep
+
     install_one_line_errors()
     train()
+    if sweep.failed_jobs:
+        sys.exit(min(sweep.failed_jobs, 125))  # the exit code says how many jobs failed

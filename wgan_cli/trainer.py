@@ -34,6 +34,7 @@ from wgan_cli.metrics.lipschitz import empirical_lipschitz, gradient_norm_stats,
 from wgan_cli.metrics.w1 import exact_w1, sliced_w1
 from wgan_cli.model import MODELS
 from wgan_cli.plots import critic_field, sample_grid
+from wgan_cli.sweep import METRICS
 from wgan_cli.resume import check_compatible, hydra_record, restore_hydra_record, starting_checkpoint
 from wgan_cli.tracking import Tracker
 
@@ -97,6 +98,7 @@ class Trainer:
         self.step = 0
         self.skipped = 0  # optimizer updates dropped under train.on_nan=skip
         self.best_fid = float("inf")
+        self.best: dict[str, float] = {}  # the lowest w1/exact and FID over the evaluations so far
         self.resumed_from = starting_checkpoint(cfg, self.run_dir)
         if self.resumed_from is not None:
             self.resume(self.resumed_from)
@@ -234,6 +236,7 @@ class Trainer:
             "rng": self.rng.get_state(),
             "fixed_noise": self.fixed_noise,
             "best_fid": self.best_fid,
+            "best": self.best,
             "skipped": self.skipped,
             "rng_global": rng_state(),
             "hydra_record": self.hydra_record,
@@ -254,6 +257,7 @@ class Trainer:
         self.fixed_noise = state["fixed_noise"].to(self.device)
         self.best_fid = state.get("best_fid", float("inf"))
         self.skipped = state.get("skipped", 0)
+        self.best = dict(state.get("best", {}))
         if "rng_global" in state:
             set_rng_state(state["rng_global"])
 
@@ -295,6 +299,7 @@ class Trainer:
         metrics: dict[str, float] = {}
         if self.fid is not None:
             tracker.text("fid/protocol", self.fid.protocol, self.step)
+        tracker.hparams(cfg, list(METRICS) + ([self.fid.tag] if self.fid is not None else []))
         try:
             with StopRequests() as stop:
                 metrics = self._loop(tracker, stop, gap_label)
@@ -321,13 +326,14 @@ class Trainer:
                 tracker.progress.update(self.step, {gap_label: values["w1/critic_batch"]})
             if (cfg.eval.every and self.step % cfg.eval.every == 0) or self.step == cfg.steps:
                 metrics = self.evaluate(tracker)
+                self.best["w1/exact"] = min(metrics["w1/exact"], self.best.get("w1/exact", float("inf")))
             if self.fid is not None and (self.step % cfg.fid.every == 0 or self.step == cfg.steps):
                 fid_rng = self.fid.rng(self.step)  # its own stream: FID never changes training
                 scores = self.fid.evaluate(self.sampler, lambda n: self.noise(n, fid_rng))
                 tracker.scalars(scores, self.step)
                 metrics.update(scores)
                 if scores[self.fid.tag] < self.best_fid:
-                    self.best_fid = scores[self.fid.tag]
+                    self.best_fid = self.best[self.fid.tag] = scores[self.fid.tag]
                     save_atomic(self.state_dict(), self.run_dir / "checkpoints" / "best.pt")
             if self.step == cfg.steps or stop.signum or (cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0):
                 self.save_checkpoint()

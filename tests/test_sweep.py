@@ -1,0 +1,134 @@
+"""Sweeps: a failing job is recorded and the sweep goes on, summary.json, the HParams dashboard
+through a real TensorBoard server, and ``wgan-cli report``."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import run_cli, scalars
+
+SMALL = ["critic=gp", "steps=20", "eval.every=10", "eval.n=100", "model.width=32", "batch_size=32", "log_every=5"]
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """4 jobs: lr_d 1e-4 (two seeds, completes) and 1e9 (two seeds, diverges at step 1)."""
+    root = tmp_path_factory.mktemp("sweep")
+    result = run_cli("train", "-m", *SMALL, "optim.lr_d=1e-4,1e9", "seed=0,1", f"hydra.sweep.dir={root}")
+    return root, result
+
+
+def lr_d(overrides: list[str]) -> float:
+    return float(dict(o.split("=", 1) for o in overrides)["optim.lr_d"])
+
+
+def test_a_failing_job_is_recorded_and_the_sweep_goes_on(sweep):
+    root, result = sweep
+    assert result.returncode == 2, result.stderr  # two jobs failed
+    summaries = {int(p.parent.name): json.loads(p.read_text()) for p in root.glob("*/summary.json")}
+    assert sorted(summaries) == [0, 1, 2, 3]
+    assert {s["status"] for s in summaries.values()} == {"completed", "failed"}
+    for s in summaries.values():
+        if lr_d(s["overrides"]) > 1:  # Hydra's sweeper writes 1e9 as 1000000000.0
+            assert s["status"] == "failed" and "loss/critic=nan" in s["reason"] and s["steps"] == 0
+        else:
+            assert s["status"] == "completed" and s["steps"] == 20 and s["final"]["w1/exact"] > 0
+            assert s["best"]["w1/exact"] <= s["final"]["w1/exact"] and s["wall_seconds"] > 0
+    assert "2 of 4 jobs failed" in result.stdout + result.stderr
+
+
+def test_report_groups_by_the_varied_override_and_matches_the_events(sweep, tmp_path):
+    root, _ = sweep
+    result = run_cli("report", str(root), "--format", "json", "--out", str(tmp_path / "r.png"))
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["varied"] == ["optim.lr_d"]
+    rows = {float(r["optim.lr_d"]): r for r in out["rows"]}
+    assert rows[1e9]["failed"] == 2 and rows[1e9]["w1/exact mean"] is None
+    finals = []
+    for job in sorted(root.iterdir()):
+        if job.is_dir() and "optim.lr_d=0.0001" in (job / ".hydra" / "overrides.yaml").read_text():
+            finals.append(scalars(job)["w1/exact"][-1][1])
+    assert rows[1e-4]["runs"] == 2 and rows[1e-4]["failed"] == 0
+    assert rows[1e-4]["w1/exact mean"] == pytest.approx(np.mean(finals), rel=1e-6)
+    assert rows[1e-4]["w1/exact std"] == pytest.approx(np.std(finals, ddof=1), rel=1e-6)
+    assert (tmp_path / "r.png").stat().st_size > 5000
+    markdown = run_cli("report", str(root), "--out", str(tmp_path / "m.png")).stdout.splitlines()
+    assert markdown[0].startswith("| optim.lr_d | runs | failed | w1/exact mean | w1/exact std |")
+    csv_lines = run_cli("report", str(root), "--format", "csv", "--out", str(tmp_path / "c.png")).stdout.splitlines()
+    assert csv_lines[0] == "optim.lr_d,runs,failed,w1/exact mean,w1/exact std" and len(csv_lines) == 3
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: d / "nowhere", "no such folder"),
+    (lambda d: d, "not a sweep dir"),
+])
+def test_report_bad_input_is_one_line(tmp_path, make, message):
+    result = run_cli("report", str(make(tmp_path)))
+    assert result.returncode == 1 and result.stderr.count("\n") == 1 and message in result.stderr
+
+
+def test_report_without_finished_runs_is_one_line(tmp_path):
+    (tmp_path / "0" / ".hydra").mkdir(parents=True)
+    (tmp_path / "0" / ".hydra" / "overrides.yaml").write_text("- seed=0\n")
+    result = run_cli("report", str(tmp_path))
+    assert result.returncode == 1 and "no finished runs" in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fetch(url: str, body: dict | None = None):  # noqa: ANN201
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def test_a_real_tensorboard_serves_the_scalars_and_the_hparams_sessions(sweep):
+    root, _ = sweep
+    port = free_port()
+    tensorboard = Path(sys.executable).with_name("tensorboard")
+    server = subprocess.Popen([str(tensorboard), "--logdir", str(root), "--host", "127.0.0.1", "--port", str(port),
+                               "--reload_interval", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                tags = fetch(f"{base}/data/plugin/scalars/tags")
+                if sum("w1/exact" in t for t in tags.values()) >= 2:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "TensorBoard did not come up"
+            time.sleep(1)
+        completed = [run for run, t in tags.items() if "w1/exact" in t]
+        assert len(completed) == 2 and all(run.endswith("/tb") for run in completed)
+        experiment = fetch(f"{base}/data/plugin/hparams/experiment", {"experimentName": ""})
+        names = {h["name"] for h in experiment["hparamInfos"]}
+        assert {"critic.name", "optim.lr_d", "seed", "n_critic"} <= names
+        assert "w1/exact" in {m["name"]["tag"] for m in experiment["metricInfos"]}
+        groups = fetch(f"{base}/data/plugin/hparams/session_groups", {
+            "experimentName": "", "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE",
+                                                      "STATUS_RUNNING"],
+            "colParams": [], "startIndex": 0, "sliceSize": 100,
+        })
+        sessions = [g["hparams"] for g in groups["sessionGroups"]]
+        assert len(sessions) == 4
+        assert sorted((s["optim.lr_d"], s["seed"]) for s in sessions) == [(1e-4, 0), (1e-4, 1), (1e9, 0), (1e9, 1)]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

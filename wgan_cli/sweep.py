@@ -1,0 +1,76 @@
+"""Sweeps: every run dir gets ``summary.json`` (overrides, status, steps, wall time, final and best
+metrics); a job that fails inside a multirun is recorded as failed and the sweep goes on; the
+sweep's exit code is the number of failed jobs (``SweepStatus``, a Hydra callback). The run's
+hyperparameters go into its own TensorBoard writer as an HParams session, so
+``tensorboard --logdir <sweep>`` shows one row per run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger("wgan_cli")
+SUMMARY = "summary.json"
+HPARAM_KEYS = ("data.name", "model.name", "critic.name", "loss.name", "n_critic", "batch_size", "steps",
+               "seed", "optim.name", "optim.lr_g", "optim.lr_d", "ema.decay")
+METRICS = ("w1/exact", "w1/critic", "w1/noise_floor", "w1/sliced", "lipschitz/empirical")
+failed_jobs = 0  # set by SweepStatus.on_multirun_end, read by wgan_cli.train.main
+
+
+def write_summary(run_dir: Path, **fields: Any) -> None:
+    """``summary.json`` in the run dir, replaced atomically."""
+    path = Path(run_dir) / SUMMARY
+    tmp = path.with_name(f".{SUMMARY}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(fields, indent=2, default=float) + "\n")
+    os.replace(tmp, path)
+
+
+def read_summary(run_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((Path(run_dir) / SUMMARY).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def hparams(cfg: DictConfig) -> dict[str, Any]:
+    """The hyperparameters a sweep compares, from the resolved config (plus every critic.* key)."""
+    flat: dict[str, Any] = {}
+    for key in HPARAM_KEYS + tuple(f"critic.{k}" for k in cfg.critic):
+        value = OmegaConf.select(cfg, key)
+        value = getattr(value, "value", value)  # enums
+        if isinstance(value, (bool, int, float, str)):
+            flat[key] = value
+    return flat
+
+
+def write_hparams(writer, cfg: DictConfig, metric_tags: list[str]) -> None:  # noqa: ANN001 - SummaryWriter
+    """The HParams experiment and this run's session, in the run's own event file (not
+    ``add_hparams``, which writes a separate timestamped run)."""
+    from tensorboard.plugins.hparams import summary_v2 as hp
+
+    values = hparams(cfg)
+    params = [hp.HParam(k) for k in values]
+    writer.file_writer.add_summary(hp.hparams_config_pb(params, [hp.Metric(t) for t in metric_tags]))
+    writer.file_writer.add_summary(hp.hparams_pb({p: values[p.name] for p in params}))
+
+
+class SweepStatus(Callback):
+    """At the end of a multirun: count the failed jobs from their summaries, say which."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        global failed_jobs
+        sweep = Path(config.hydra.sweep.dir)
+        runs = [(p.parent, read_summary(p.parent)) for p in sorted(sweep.glob(f"*/{SUMMARY}"))]
+        failed = [(d, s) for d, s in runs if s and s.get("status") == "failed"]
+        failed_jobs = len(failed)
+        for run_dir, summary in failed:
+            log.error("job %s failed: %s", run_dir.name, summary.get("reason", "?"))
+        if runs:
+            log.info("sweep %s: %d of %d jobs failed", sweep, len(failed), len(runs))
