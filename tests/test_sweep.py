@@ -46,6 +46,16 @@ def test_a_failing_job_is_recorded_and_the_sweep_goes_on(sweep):
     assert "2 of 4 jobs failed" in result.stdout + result.stderr
 
 
+def test_joblib_runs_two_local_jobs_in_worker_processes(tmp_path):
+    result = run_cli("train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *SMALL,
+                     "optim.lr_d=1e-4,1e9", f"hydra.sweep.dir={tmp_path}")
+    assert result.returncode == 1, result.stderr  # one of two failed
+    summaries = [json.loads((tmp_path / str(i) / "summary.json").read_text()) for i in range(2)]
+    assert [s["status"] for s in summaries] == ["completed", "failed"]
+    assert "1 of 2 jobs failed" in result.stdout + result.stderr
+    assert len(scalars(tmp_path / "0")["w1/exact"]) == 2
+
+
 def test_report_groups_by_the_varied_override_and_matches_the_events(sweep, tmp_path):
     root, _ = sweep
     result = run_cli("report", str(root), "--format", "json", "--out", str(tmp_path / "r.png"))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -45,8 +47,11 @@ def train(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
-    record = {"overrides": list(hydra_cfg.overrides.task), "job": hydra_cfg.job.num if in_sweep else None}
+    record = {"overrides": list(hydra_cfg.overrides.task), "job": hydra_cfg.job.num if in_sweep else None,
+              "host": socket.gethostname(), "pid": os.getpid()}
     start, trainer = time.time(), None
+    if in_sweep and cfg.device.name != "cpu":
+        use_gpu_by_job_number(hydra_cfg.job.num)
     try:
         trainer = Trainer(cfg, run_dir)
         metrics = trainer.fit()
@@ -67,6 +72,14 @@ def train(cfg: DictConfig) -> float:
     write_summary(run_dir, **record, status="completed", reason="", steps=trainer.step,
                   wall_seconds=time.time() - start, final=metrics, best=trainer.best)
     return metrics["w1/exact"]
+
+
+def use_gpu_by_job_number(job: int) -> None:
+    """Sweep jobs take the visible GPUs round-robin by job number (joblib workers all see every GPU)."""
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.device_count() > 1:
+        torch.cuda.set_device(job % torch.cuda.device_count())
 
 
 def main() -> None:
