@@ -65,6 +65,8 @@ def test_group_nodes_are_typed_by_their_schema():
         ("n_critic=two", "could not be converted to Integer"),
         ("optim.name=sgd", "adam"),
         ("nonsense=1", "nonsense"),
+        ("train.on_nan=ignore", "stop"),
+        ("deterministic=maybe", "not a valid bool"),
     ],
 )
 def test_wrong_types_and_unknown_keys_fail_at_composition(override, message):
@@ -76,7 +78,11 @@ def test_wrong_types_and_unknown_keys_fail_at_composition(override, message):
 
 @pytest.mark.parametrize(
     "override, key", [("n_critic=0", "n_critic=0"), ("steps=-1", "steps=-1"), ("batch_size=0", "batch_size=0"),
-                      ("eval.n=1", "eval.n=1"), ("optim.betas=[0.5]", "optim.betas=[0.5]")]
+                      ("eval.n=1", "eval.n=1"), ("optim.betas=[0.5]", "optim.betas=[0.5]"),
+                      ("eval.projections=0", "eval.projections=0"), ("checkpoint.every=-1", "checkpoint.every=-1"),
+                      ("checkpoint.keep=-2", "checkpoint.keep=-2"), ("fid.every=-1", "fid.every=-1"),
+                      ("fid.num_samples=-5", "fid.num_samples=-5"), ("fid.reference_n=1", "fid.reference_n=1"),
+                      ("fid.batch=0", "fid.batch=0"), ("resume=''", "resume=''")]
 )
 def test_out_of_range_values_name_the_key(override, key):
     cfg = compose_config(override)

@@ -184,3 +184,12 @@ def test_disjoint_lines_trains_theta_toward_zero(tmp_path):
     assert abs(theta) < 0.9  # from 1.0, descending W1 = |theta|
     (_, exact), = scalars(tmp_path)["w1/exact"]
     assert exact == pytest.approx(abs(theta), abs=0.02)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["model.width=0"], "model.width=0: must be >= 1"),
+    (["data=digits"], "model=shift: needs 2-D data"),
+])
+def test_shift_model_bad_input_is_one_line(tmp_path, overrides, message):
+    result = run_cli("train", "data=disjoint_lines", "model=shift", *overrides, "steps=1", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and message in result.stderr, result.stderr

@@ -24,11 +24,11 @@ from torch import Tensor
 from wgan_cli.config import require
 from wgan_cli.data.base import DATASETS, DataConfig, DataSource
 from wgan_cli.errors import DataError
+from wgan_cli.paths import cache_dir
 
 
 def default_root() -> str:
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(cache, "wgan-cli", "datasets")
+    return str(cache_dir("datasets"))
 
 
 @dataclass

@@ -114,10 +114,9 @@ def protocol_tag(n: int, split: str) -> str:
 
 
 def default_cache_dir() -> Path:
-    import os
+    from wgan_cli.paths import cache_dir
 
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache) / "wgan-cli" / "fid_stats"
+    return cache_dir("fid_stats")
 
 
 def features_of(extractor, images: Tensor, batch: int) -> Tensor:  # noqa: ANN001 - FeatureExtractor
