@@ -15,6 +15,13 @@ from typing import Any, Callable
 
 EXIT_USAGE = 2  # bad config or bad input, as argparse does
 EXIT_FAILURE = 1  # the run itself failed
+# configs that optional extras bring (hydra/launcher=slurm and hparams_search=optuna name them too)
+PLUGIN_EXTRAS = {
+    "hydra/launcher/joblib": "joblib",
+    "hydra/launcher/submitit_slurm": "slurm",
+    "hydra/launcher/submitit_local": "slurm",
+    "hydra/sweeper/optuna": "optuna",
+}
 
 
 class UserError(Exception):
@@ -37,6 +44,10 @@ def one_line(ex: BaseException) -> str:
     """Condense Hydra / OmegaConf / our own exception messages into one readable line."""
     from hydra.errors import MissingConfigException
 
+    if isinstance(ex, MissingConfigException) and ex.missing_cfg_file in PLUGIN_EXTRAS:
+        group, _, option = ex.missing_cfg_file.rpartition("/")
+        return (f"{group}={option} comes from a Hydra plugin that is not installed: "
+                f"pip install 'wgan-cli[{PLUGIN_EXTRAS[ex.missing_cfg_file]}]'")
     if isinstance(ex, MissingConfigException) and ex.options and ex.missing_cfg_file:
         group, _, option = ex.missing_cfg_file.rpartition("/")
         if group:

@@ -1,6 +1,12 @@
 """SIGTERM and SIGINT during training: the first one asks the loop to stop after the current
 step (it then writes ``last.pt`` and exits with 128 + the signal number); a second one exits at
-once (the atomic checkpoint write keeps the previous ``last.pt`` intact even then)."""
+once (the atomic checkpoint write keeps the previous ``last.pt`` intact even then).
+
+Inside a submitit job (``hydra/launcher=slurm``) the preemption / time-out signal (USR2 unless
+``SUBMITIT_PREEMPT_SIGNAL`` says otherwise) is caught the same way instead of SIGTERM, which
+submitit ignores: the loop saves ``last.pt`` first, then hands the signal to submitit, which
+requeues the job; the requeued job resumes from ``last.pt`` in the same run dir (``resume=auto``).
+"""
 
 from __future__ import annotations
 
@@ -23,11 +29,11 @@ class Interrupted(UserError):
 class StopRequests:
     """Context manager: ``.signum`` is set once a SIGTERM / SIGINT arrived (None before)."""
 
-    SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
     def __init__(self) -> None:
         self.signum: int | None = None
         self._previous: dict[int, object] = {}
+        self.requeue_signal = submitit_preempt_signal()
+        self.signals = (signal.SIGINT, self.requeue_signal) if self.requeue_signal else (signal.SIGTERM, signal.SIGINT)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.signum is not None:  # the second one: leave now
@@ -36,7 +42,7 @@ class StopRequests:
 
     def __enter__(self) -> "StopRequests":
         if threading.current_thread() is threading.main_thread():  # handlers only work there
-            for sig in self.SIGNALS:
+            for sig in self.signals:
                 self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
@@ -47,3 +53,17 @@ class StopRequests:
     @property
     def name(self) -> str:
         return signal.Signals(self.signum).name if self.signum is not None else ""
+
+    def hand_over_to_requeue(self) -> None:
+        """After ``last.pt`` is saved on submitit's preemption signal: call submitit's own handler,
+        which requeues the job and exits. Returns when there is nothing to hand over."""
+        handler = self._previous.get(self.signum) if self.signum == self.requeue_signal else None
+        if callable(handler):
+            handler(self.signum, None)
+
+
+def submitit_preempt_signal() -> int | None:
+    """The signal submitit requeues on, when this process is a submitit job; else None."""
+    if not os.environ.get("SUBMITIT_EXECUTOR"):
+        return None
+    return getattr(signal, "SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2"), None)

@@ -84,8 +84,9 @@ def use_gpu_by_job_number(job: int) -> None:
 
 def main() -> None:
     from wgan_cli import sweep
+    from wgan_cli.errors import run_and_report
 
     install_one_line_errors()
-    train()
+    run_and_report(train)  # also the errors Hydra raises before its own reporter (bad flag combinations)
     if sweep.failed_jobs:
         sys.exit(min(sweep.failed_jobs, 125))  # the exit code says how many jobs failed

@@ -338,6 +338,7 @@ class Trainer:
             if self.step == cfg.steps or stop.signum or (cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0):
                 self.save_checkpoint()
             if stop.signum and self.step < cfg.steps:
+                stop.hand_over_to_requeue()  # under submitit: requeue and exit; resumes from last.pt
                 raise Interrupted(
                     f"{stop.name} at step {self.step}: saved {self.run_dir / 'checkpoints' / 'last.pt'}; "
                     "run the same command again to resume", stop.signum,

@@ -1,0 +1,120 @@
+"""Sweeps beyond one process: the SLURM launcher config (composed: no cluster here), submitit's
+requeue with resume (through submitit's real local executor), the Optuna search, and the one-line
+error when a plugin's extra is not installed."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import time
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from conftest import run_cli, scalars
+
+TINY = ["critic=gp", "model.width=32", "batch_size=32", "eval.n=100"]
+
+
+def test_the_slurm_config_composes_with_requeue_settings(tmp_path):
+    result = run_cli("train", "hydra/launcher=slurm", "hydra.launcher.partition=gpu", "--cfg", "hydra", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    launcher = OmegaConf.create(OmegaConf.to_container(OmegaConf.create(result.stdout))["hydra"]["launcher"])
+    assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+    assert launcher.partition == "gpu" and launcher.gpus_per_node == 1 and launcher.tasks_per_node == 1
+    assert launcher.timeout_min > 0 and launcher.max_num_timeout > 0  # requeued on time-out
+    assert 0 < launcher.signal_delay_s < launcher.timeout_min * 60
+    assert OmegaConf.to_container(launcher)["submitit_folder"].startswith("${hydra.sweep.dir}")  # logs beside the runs
+
+
+def _submitit_task_pid(folder: Path, timeout: float = 60) -> int:
+    """The pid of the process submitit's local executor started for the job (it runs the trainer)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:
+                cmd = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"submitit.core._submit" in cmd and any(str(folder).encode() in c for c in cmd):
+                return int(proc.name)
+        time.sleep(0.2)
+    raise AssertionError(f"no submitit task for {folder}")
+
+
+def test_a_preempted_submitit_job_saves_requeues_and_resumes_exactly(tmp_path):
+    """USR2 (SLURM's warning before a time-out or preemption) mid-run: the job saves last.pt,
+    submitit requeues it, the new attempt resumes in the same run dir and ends where an
+    uninterrupted run ends."""
+    import subprocess
+
+    from conftest import CLI
+
+    sweep = tmp_path / "sweep"
+    args = [*TINY, "steps=2000", "eval.every=500", "log_every=50", "checkpoint.every=100000"]
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    proc = subprocess.Popen([CLI, "train", "-m", "hydra/launcher=submitit_local", *args, f"hydra.sweep.dir={sweep}"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    pid = _submitit_task_pid(sweep / ".submitit")
+    log = sweep / "0" / "train.log"
+    deadline = time.time() + 120
+    while not (log.is_file() and "training mlp" in log.read_text()):
+        assert time.time() < deadline and proc.poll() is None, "the job never started training"
+        time.sleep(0.1)
+    time.sleep(2)  # some way into the run
+    os.kill(pid, signal.SIGUSR2)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+
+    text = log.read_text()
+    assert "this job is preempted" in text and "Requeued job" in text
+    (resumed_at,) = map(int, re.findall(r"resumed from .*last\.pt at step (\d+)", text))
+    assert 0 < resumed_at < 2000
+    summary = json.loads((sweep / "0" / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["steps"] == 2000
+    assert [d.name for d in sweep.iterdir() if d.is_dir() and not d.name.startswith(".")] == ["0"]  # same run dir
+    steps = [s for s, _ in scalars(sweep / "0")["loss/critic"]]
+    assert steps == list(range(50, 2001, 50))  # no step logged twice, none missing
+
+    alone = run_cli("train", *args, f"hydra.run.dir={tmp_path / 'alone'}", cwd=tmp_path)
+    assert alone.returncode == 0, alone.stderr
+    requeued = torch.load(sweep / "0" / "checkpoints" / "last.pt", weights_only=False)
+    uninterrupted = torch.load(tmp_path / "alone" / "checkpoints" / "last.pt", weights_only=False)
+    for part in ("generator", "critic"):
+        for key, value in uninterrupted[part].items():
+            assert torch.equal(requeued[part][key], value), f"{part}.{key} differs after the requeue"
+
+
+def test_optuna_search_minimizes_final_exact_w1(tmp_path):
+    result = run_cli("train", "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=3", *TINY,
+                     "steps=30", "eval.every=15", "log_every=5", f"hydra.sweep.dir={tmp_path}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    trials = {}
+    for path in tmp_path.glob("*/summary.json"):
+        summary = json.loads(path.read_text())
+        params = dict(o.split("=", 1) for o in summary["overrides"])
+        assert 1e-5 <= float(params["optim.lr_d"]) <= 3e-3 and 1e-5 <= float(params["optim.lr_g"]) <= 3e-3
+        assert 1 <= int(params["n_critic"]) <= 10
+        trials[path.parent.name] = (summary["final"]["w1/exact"], params)
+    assert len(trials) == 3
+    results = OmegaConf.load(tmp_path / "optimization_results.yaml")
+    best_value, best_params = min(trials.values(), key=lambda t: t[0])
+    assert results.best_value == best_value  # the value Optuna minimized is the returned final w1/exact
+    assert {k: str(v) for k, v in results.best_params.items()} == {k: best_params[k] for k in results.best_params}
+
+
+def test_a_missing_plugin_names_the_extra_to_install(tmp_path):
+    # a regular package named hydra_plugins shadows the installed namespace package: no plugins
+    (tmp_path / "hydra_plugins").mkdir()
+    (tmp_path / "hydra_plugins" / "__init__.py").write_text("")
+    for override, extra in [("hydra/launcher=slurm", "slurm"), ("hparams_search=optuna", "optuna"),
+                            ("hydra/launcher=joblib", "joblib")]:
+        result = run_cli("train", "-m", override, "steps=1", cwd=tmp_path, env={"PYTHONPATH": str(tmp_path)})
+        assert result.returncode == 2
+        assert result.stderr.strip().splitlines() == [
+            next(ln for ln in result.stderr.splitlines() if ln.startswith("wgan-cli: error:"))]
+        assert f"pip install 'wgan-cli[{extra}]'" in result.stderr
+    assert not (tmp_path / "outputs").exists()
