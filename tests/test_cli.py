@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -77,7 +78,11 @@ def test_the_critic_figure_and_the_custom_scalars_layout_are_written(gp_run):
     assert raw, "no custom-scalars layout in the event file"
     layout = layout_pb2.Layout.FromString(acc.Tensors(next(iter(raw)))[0].tensor_proto.string_val[0])
     charts = [c for cat in layout.category for c in cat.chart]
-    assert any(set(c.multiline.tag) == {"w1/critic", "w1/exact", "w1/noise_floor"} for c in charts)
+    (chart,) = [c for c in charts if c.multiline.tag]
+    logged = acc.Tags()["scalars"]
+    assert "w1/critic_scaled" in logged  # a tag the critic's regex must not draw
+    drawn = {tag for regex in chart.multiline.tag for tag in logged if re.search(regex, tag)}  # TensorBoard searches
+    assert drawn == {"w1/critic", "w1/exact", "w1/noise_floor"}
 
 
 def test_a_three_job_sweep_writes_three_run_dirs(tmp_path):

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -136,6 +137,15 @@ def test_a_real_tensorboard_serves_the_scalars_and_the_hparams_sessions(sweep):
                                                       "STATUS_RUNNING"],
             "colParams": [], "startIndex": 0, "sliceSize": 100,
         })
+        # the custom-scalars chart (critic estimate vs exact vs noise floor) draws every run of the sweep
+        layout = fetch(f"{base}/data/plugin/custom_scalars/layout")
+        (chart,) = [c for cat in layout["category"] for c in cat["chart"] if "multiline" in c]
+        for run in completed:
+            drawn = set()
+            for regex in chart["multiline"]["tag"]:
+                query = urllib.parse.urlencode({"run": run, "tag": regex})
+                drawn |= set(fetch(f"{base}/data/plugin/custom_scalars/scalars?{query}")["tag_to_events"])
+            assert drawn == {"w1/critic", "w1/exact", "w1/noise_floor"}, run
         sessions = [g["hparams"] for g in groups["sessionGroups"]]
         assert len(sessions) == 4
         assert sorted((s["optim.lr_d"], s["seed"]) for s in sessions) == [(1e-4, 0), (1e-4, 1), (1e9, 0), (1e9, 1)]

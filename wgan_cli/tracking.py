@@ -23,7 +23,9 @@ def w1_layout(critic_is_w1: bool) -> dict:
     title = "critic estimate vs exact vs noise floor" if critic_is_w1 else (
         "critic mean gap (not a W1 estimate under this loss) vs exact W1 vs noise floor"
     )
-    return {"Wasserstein-1": {title: ["Multiline", ["w1/critic", "w1/exact", "w1/noise_floor"]]}}
+    # tags are regular expressions to TensorBoard (searched, not matched): anchored, so that
+    # w1/critic does not also draw w1/critic_scaled
+    return {"Wasserstein-1": {title: ["Multiline", ["^w1/critic$", "^w1/exact$", "^w1/noise_floor$"]]}}
 
 
 class Tracker:
