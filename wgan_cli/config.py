@@ -73,9 +73,15 @@ class NanPolicy(str, Enum):
     skip = "skip"  # drop that optimizer update and go on (counted in train/skipped_updates)
 
 
+class Precision(str, Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"  # autocast: the nets' forward passes in bfloat16; the gradient penalty stays float32
+
+
 @dataclass
 class TrainConfig:
     on_nan: NanPolicy = NanPolicy.stop  # a NaN or Inf loss
+    amp: Precision = Precision.fp32  # mixed precision of the training steps (evaluation is float32)
 
 
 @dataclass

@@ -118,11 +118,12 @@ class Trainer:
     # -- one generator step -----------------------------------------------------------------
     def train_step(self) -> dict[str, Tensor]:
         cfg, B = self.cfg, self.cfg.batch_size
-        with torch.no_grad():  # G is fixed during the critic steps: one forward for all of them
-            fakes = self.G(self.noise(cfg.n_critic * B, self.rng)).chunk(cfg.n_critic)
+        with torch.no_grad(), self.autocast():  # G is fixed during the critic steps: one forward for all
+            fakes = self.G(self.noise(cfg.n_critic * B, self.rng)).float().chunk(cfg.n_critic)
         for fake in fakes:
             real = self.data.sample(B, self.rng)
-            f = self.D(torch.cat([real, fake]))  # critics have no batch statistics
+            with self.autocast():
+                f = self.D(torch.cat([real, fake])).float()  # critics have no batch statistics
             f_real, f_fake = f[:B], f[B:]
             loss_d = self.loss.critic(f_real, f_fake)
             penalty = self.strategy.penalty(self.D, real, fake, self.rng)
@@ -134,7 +135,9 @@ class Trainer:
                 self.strategy.after_step(self.D)
 
         self.D.requires_grad_(False)
-        loss_g = self.loss.generator(self.D(self.G(self.noise(cfg.batch_size_g or B, self.rng))))
+        with self.autocast():
+            f_g = self.D(self.G(self.noise(cfg.batch_size_g or B, self.rng))).float()
+        loss_g = self.loss.generator(f_g)
         if self.finite({"loss/generator": loss_g}):
             self.opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
@@ -150,6 +153,11 @@ class Trainer:
         if penalty is not None:
             stats["loss/penalty"] = penalty.detach()
         return stats
+
+    def autocast(self) -> torch.autocast:
+        """``train.amp=bf16``: forward passes in bfloat16 (no loss scaling needed: bf16 has float32's
+        range). The penalty computes its double backward in float32 regardless (critic/gp.py)."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=_value(self.cfg.train.amp) == "bf16")
 
     def finite(self, terms: dict[str, Tensor | None]) -> bool:
         """True when every term is finite; otherwise stop (``train.on_nan=stop``) or skip the update."""
