@@ -34,6 +34,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from wgan_cli.train import compose_config  # noqa: E402  (registers every component)
+from wgan_cli.profiling import count_flops  # noqa: E402
 from wgan_cli.trainer import Trainer  # noqa: E402
 
 CONFIGS = {
@@ -81,6 +82,17 @@ def reference_step(trainer: Trainer) -> None:
         p.requires_grad = True
 
 
+def plain_activations(module: nn.Module) -> None:
+    """Undo the penalty strategies' activation swap (critic/gp.py): nn.ReLU / nn.LeakyReLU again."""
+    from wgan_cli.critic.gp import PiecewiseLinear
+
+    for name, child in module.named_children():
+        if isinstance(child, PiecewiseLinear):
+            setattr(module, name, nn.LeakyReLU(child.negative_slope) if child.negative_slope else nn.ReLU())
+        else:
+            plain_activations(child)
+
+
 def gemm_flops(device: torch.device, n: int = 2048, seconds: float = 1.0) -> float:
     """Float32 matrix-multiply throughput, FLOP/s (2 n^3 per product)."""
     a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
@@ -92,28 +104,6 @@ def gemm_flops(device: torch.device, n: int = 2048, seconds: float = 1.0) -> flo
         count += 1
         sync(device)
     return 2 * n**3 * count / (time.perf_counter() - start)
-
-
-def step_flops(step) -> float:  # noqa: ANN001
-    """FLOPs of one call, by torch.utils.flop_counter's formulas (matmuls and convolutions, forward,
-    backward and double backward). Its FlopCounterMode's module tracker cannot follow
-    ``autograd.grad``, so the formulas are applied from a plain dispatch mode."""
-    from torch.utils._python_dispatch import TorchDispatchMode
-    from torch.utils.flop_counter import flop_registry
-
-    class Count(TorchDispatchMode):
-        total = 0
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
-            out = func(*args, **(kwargs or {}))
-            formula = flop_registry.get(func._overloadpacket)
-            if formula is not None:
-                Count.total += formula(*args, **(kwargs or {}), out_val=out)
-            return out
-
-    with Count():
-        step()
-    return float(Count.total)
 
 
 def sync(device: torch.device) -> None:
@@ -155,11 +145,12 @@ def bench(name: str, overrides: list[str], device: str, rounds: int, seconds: fl
                           "checkpoint.every=0", "resume=never"])
     with tempfile.TemporaryDirectory() as run_dir:
         ours, ref = Trainer(cfg, Path(run_dir)), Trainer(cfg, Path(run_dir))  # same init: same seed
+        plain_activations(ref.D)  # the tutorial's critic has PyTorch's own activations
         dev = ours.device
         for t in (ours, ref):  # warm-up: allocator, cuDNN autotuning, lazy init
             for _ in range(3):
                 t.train_step() if t is ours else reference_step(t)
-        flops = step_flops(ours.train_step)
+        flops = count_flops(ours.train_step)
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
         rss0 = rss_mb()

@@ -39,6 +39,7 @@ def train(cfg: DictConfig) -> float:
     one-line reason) and returns NaN so that the sweep goes on; alone, it exits with one line."""
     from hydra.types import RunMode
 
+    from wgan_cli.distributed import current_shard
     from wgan_cli.errors import one_line
     from wgan_cli.interrupts import Interrupted
     from wgan_cli.sweep import read_summary, write_summary
@@ -52,12 +53,13 @@ def train(cfg: DictConfig) -> float:
     start, trainer = time.time(), None
     if in_sweep and cfg.device.name != "cpu":
         use_gpu_by_job_number(hydra_cfg.job.num)
+    main_rank = current_shard().is_main  # under torchrun rank 0 alone writes the summary
     try:
         trainer = Trainer(cfg, run_dir)
         metrics = trainer.fit()
     except Exception as ex:  # noqa: BLE001 - recorded, then reported or re-raised below
         status = "interrupted" if isinstance(ex, Interrupted) else "failed"
-        if trainer is not None or read_summary(run_dir) is None:  # never overwrite another run's record
+        if main_rank and (trainer is not None or read_summary(run_dir) is None):  # never overwrite another run's record
             write_summary(run_dir, **record, status=status, reason=one_line(ex),
                           steps=trainer.step if trainer else 0, wall_seconds=time.time() - start,
                           final={}, best=trainer.best if trainer else {})
@@ -69,6 +71,8 @@ def train(cfg: DictConfig) -> float:
         if isinstance(ex, UserError):
             report(ex)  # one line and exit here: Hydra's job runner would log a second line first
         raise
+    if not main_rank:
+        return float("nan")
     write_summary(run_dir, **record, status="completed", reason="", steps=trainer.step,
                   wall_seconds=time.time() - start, final=metrics, best=trainer.best)
     return metrics["w1/exact"]
@@ -83,10 +87,15 @@ def use_gpu_by_job_number(job: int) -> None:
 
 
 def main() -> None:
-    from wgan_cli import sweep
+    from wgan_cli import distributed, sweep
     from wgan_cli.errors import run_and_report
 
     install_one_line_errors()
-    run_and_report(train)  # also the errors Hydra raises before its own reporter (bad flag combinations)
+    if distributed.launched():  # under torchrun: join the group; every rank writes to rank 0's run dir
+        sys.argv[1:] = run_and_report(lambda: distributed.setup(sys.argv[1:]))
+    try:
+        run_and_report(train)  # also the errors Hydra raises before its own reporter (bad flag combinations)
+    finally:
+        distributed.teardown()
     if sweep.failed_jobs:
         sys.exit(min(sweep.failed_jobs, 125))  # the exit code says how many jobs failed

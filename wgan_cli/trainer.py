@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,8 @@ from wgan_cli.critic import STRATEGIES
 from wgan_cli.critic.gp import interpolate
 from wgan_cli.data import DATASETS
 from wgan_cli.device import resolve_device
-from wgan_cli.errors import UserError
+from wgan_cli.distributed import Shard, any_rank, current_shard, mean_over_ranks, wrap
+from wgan_cli.errors import ConfigError, UserError
 from wgan_cli.interrupts import Interrupted, StopRequests
 from wgan_cli.loss import LOSSES
 from wgan_cli.metrics.fid_monitor import FidMonitor
@@ -59,6 +61,20 @@ def make_scheduler(cfg: Any, optimizer: torch.optim.Optimizer, steps: int) -> to
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: 1.0)
 
 
+def check_shardable(cfg: DictConfig, shard: Shard) -> None:
+    """Under torchrun: batches split evenly over the ranks, and every rank takes every update."""
+    if shard.world == 1:
+        return
+    for key in ("batch_size", "batch_size_g"):
+        value = cfg[key]
+        if value is not None and value % shard.world:
+            raise ConfigError(f"{key}={value}: under torchrun the global batch must divide by the {shard.world} "
+                              "processes")
+    if _value(cfg.train.on_nan) == "skip":
+        raise ConfigError("train.on_nan=skip: not under torchrun (a rank skipping an update would leave the "
+                          "others waiting); use stop")
+
+
 class Diverged(UserError):
     """A NaN or Inf loss under ``train.on_nan=stop``."""
 
@@ -68,6 +84,10 @@ class Trainer:
         validate(cfg)
         self.cfg, self.run_dir = cfg, Path(run_dir)
         self.device = resolve_device(cfg.device.name)
+        if self.device.type == "cuda":
+            self.device = torch.device("cuda", torch.cuda.current_device())  # torchrun: this rank's GPU
+        self.shard = current_shard()
+        check_shardable(cfg, self.shard)
         if cfg.deterministic:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # required by deterministic cuBLAS
             torch.use_deterministic_algorithms(True)
@@ -82,6 +102,8 @@ class Trainer:
         generator, critic = MODELS.get(cfg.model.name)(cfg.model, self.data.shape)
         self.G = generator.to(self.device)
         self.D = self.strategy.prepare(critic).to(self.device)
+        # what the training steps call: under torchrun, DistributedDataParallel (gradients averaged)
+        self.G_train, self.D_train = wrap(self.G, self.shard, self.device), wrap(self.D, self.shard, self.device)
         self.opt_g = make_optimizer(cfg.optim, self.G.parameters(), cfg.optim.lr_g)
         self.opt_d = make_optimizer(cfg.optim, self.D.parameters(), cfg.optim.lr_d)
         self.sched_g = make_scheduler(cfg.optim, self.opt_g, cfg.steps)
@@ -91,7 +113,8 @@ class Trainer:
             if cfg.ema.decay > 0
             else None
         )
-        # one generator drives all training randomness (data, noise, interpolation weights)
+        # one generator drives all training randomness (data, noise, interpolation weights); under
+        # torchrun every rank draws the same global stream and uses its own rows of each batch
         self.rng = torch.Generator(self.device).manual_seed(cfg.seed)
         # a fixed noise batch, saved with the run, for sample grids comparable across steps
         self.fixed_noise = self.noise(FIXED_SAMPLES, torch.Generator(self.device).manual_seed(cfg.seed + 1))
@@ -102,7 +125,7 @@ class Trainer:
         self.resumed_from = starting_checkpoint(cfg, self.run_dir)
         if self.resumed_from is not None:
             self.resume(self.resumed_from)
-        self.fid = FidMonitor(cfg, self.data, self.device) if cfg.fid.every else None
+        self.fid = FidMonitor(cfg, self.data, self.device) if cfg.fid.every and self.shard.is_main else None
 
     # -- sampling -------------------------------------------------------------------------
     @property
@@ -117,16 +140,18 @@ class Trainer:
 
     # -- one generator step -----------------------------------------------------------------
     def train_step(self) -> dict[str, Tensor]:
-        cfg, B = self.cfg, self.cfg.batch_size
+        cfg, B, rows = self.cfg, self.cfg.batch_size, self.shard.rows
+        z = self.noise(cfg.n_critic * B, self.rng).view(cfg.n_critic, B, -1)
         with torch.no_grad(), self.autocast():  # G is fixed during the critic steps: one forward for all
-            fakes = self.G(self.noise(cfg.n_critic * B, self.rng)).float().chunk(cfg.n_critic)
+            fakes = self.G(torch.cat([rows(zk) for zk in z])).float().chunk(cfg.n_critic)
         for fake in fakes:
-            real = self.data.sample(B, self.rng)
+            real = rows(self.data.sample(B, self.rng))
+            b = real.shape[0]
             with self.autocast():
-                f = self.D(torch.cat([real, fake])).float()  # critics have no batch statistics
-            f_real, f_fake = f[:B], f[B:]
+                f = self.D_train(torch.cat([real, fake])).float()  # critics have no batch statistics
+            f_real, f_fake = f[:b], f[b:]
             loss_d = self.loss.critic(f_real, f_fake)
-            penalty = self.strategy.penalty(self.D, real, fake, self.rng)
+            penalty = self.strategy.penalty(self.D, real, fake, self.rng, self.shard)
             total_d = loss_d if penalty is None else loss_d + penalty
             if self.finite({"loss/critic": loss_d, "loss/penalty": penalty}):
                 self.opt_d.zero_grad(set_to_none=True)
@@ -136,7 +161,7 @@ class Trainer:
 
         self.D.requires_grad_(False)
         with self.autocast():
-            f_g = self.D(self.G(self.noise(cfg.batch_size_g or B, self.rng))).float()
+            f_g = self.D(self.G_train(rows(self.noise(cfg.batch_size_g or B, self.rng)))).float()
         loss_g = self.loss.generator(f_g)
         if self.finite({"loss/generator": loss_g}):
             self.opt_g.zero_grad(set_to_none=True)
@@ -301,32 +326,45 @@ class Trainer:
         if self.step >= cfg.steps:
             log.info("the run is complete (step %d of %d); nothing to train", self.step, cfg.steps)
             return self.evaluate()
-        tracker = Tracker(self.run_dir, cfg.steps, self.step, critic_is_w1=self.loss.is_wasserstein)
         gap_label = "W1~" if self.loss.is_wasserstein else "gap"
         start = time.perf_counter()
         metrics: dict[str, float] = {}
-        if self.fid is not None:
-            tracker.text("fid/protocol", self.fid.protocol, self.step)
-        tracker.hparams(cfg, list(METRICS) + ([self.fid.tag] if self.fid is not None else []))
+        tracker = None
+        if self.shard.is_main:  # under torchrun rank 0 alone logs, evaluates and checkpoints
+            tracker = Tracker(self.run_dir, cfg.steps, self.step, critic_is_w1=self.loss.is_wasserstein)
+            if self.fid is not None:
+                tracker.text("fid/protocol", self.fid.protocol, self.step)
+            tracker.hparams(cfg, list(METRICS) + ([self.fid.tag] if self.fid is not None else []))
         try:
             with StopRequests() as stop:
                 metrics = self._loop(tracker, stop, gap_label)
         finally:
-            tracker.close()
+            if tracker is not None:
+                tracker.close()
         elapsed = time.perf_counter() - start
+        if not self.shard.is_main:
+            return {"time/seconds": elapsed}
         log.info(
             "done: %d steps in %.1f s; w1/exact %.4f (noise floor %.4f), w1/critic %.4f",
             self.step, elapsed, metrics["w1/exact"], metrics["w1/noise_floor"], metrics["w1/critic"],
         )
         return {**metrics, "time/seconds": elapsed}
 
-    def _loop(self, tracker: Tracker, stop: StopRequests, gap_label: str) -> dict[str, float]:
+    def _loop(self, tracker: Tracker | None, stop: StopRequests, gap_label: str) -> dict[str, float]:
         cfg = self.cfg
         metrics: dict[str, float] = {}
         while self.step < cfg.steps:
             stats = self.train_step()
             self.step += 1
-            if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+            stopping = any_rank(stop.signum is not None, self.shard, self.device)  # every rank stops at one step
+            log_now = self.step % cfg.log_every == 0 or self.step == cfg.steps
+            if log_now:
+                stats = mean_over_ranks(stats, self.shard)  # the global batch's losses
+            if not self.shard.is_main:
+                if stopping and self.step < cfg.steps:
+                    raise Interrupted(f"stopped at step {self.step} with rank 0", stop.signum or signal.SIGTERM)
+                continue
+            if log_now:
                 values = {k: v.item() for k, v in stats.items()}
                 tracker.scalars({k: v for k, v in values.items() if k.startswith("loss/")}, self.step)
                 if self.skipped:
@@ -343,12 +381,13 @@ class Trainer:
                 if scores[self.fid.tag] < self.best_fid:
                     self.best_fid = self.best[self.fid.tag] = scores[self.fid.tag]
                     save_atomic(self.state_dict(), self.run_dir / "checkpoints" / "best.pt")
-            if self.step == cfg.steps or stop.signum or (cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0):
+            if self.step == cfg.steps or stopping or (cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0):
                 self.save_checkpoint()
-            if stop.signum and self.step < cfg.steps:
+            if stopping and self.step < cfg.steps:
                 stop.hand_over_to_requeue()  # under submitit: requeue and exit; resumes from last.pt
+                signum = stop.signum or signal.SIGTERM  # another rank's signal
                 raise Interrupted(
-                    f"{stop.name} at step {self.step}: saved {self.run_dir / 'checkpoints' / 'last.pt'}; "
-                    "run the same command again to resume", stop.signum,
+                    f"{signal.Signals(signum).name} at step {self.step}: saved "
+                    f"{self.run_dir / 'checkpoints' / 'last.pt'}; run the same command again to resume", signum,
                 )
         return metrics

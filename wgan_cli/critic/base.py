@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from wgan_cli.distributed import WHOLE, Shard
 from wgan_cli.registry import Registry
 
 
@@ -32,8 +33,11 @@ class LipschitzStrategy:
         """Return the critic to train (for example with reparametrized layers)."""
         return critic
 
-    def penalty(self, critic: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator) -> Tensor | None:
-        """A term added to the critic loss, or None."""
+    def penalty(self, critic: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator,
+                shard: Shard = WHOLE) -> Tensor | None:
+        """A term added to the critic loss, or None. Under data parallelism ``real`` and ``fake``
+        are this rank's rows of the global batch; random draws are made for the global batch and
+        ``shard.rows`` of them used, as the single process would."""
         return None
 
     @torch.no_grad()

@@ -11,10 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wgan_cli.config import require
 from wgan_cli.critic.base import STRATEGIES, LipschitzStrategy, StrategyConfig
+from wgan_cli.distributed import WHOLE, Shard
 
 
 @dataclass
@@ -23,10 +25,11 @@ class GPConfig(StrategyConfig):
     weight: float = 10.0  # lambda
 
 
-def interpolate(real: Tensor, fake: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """Random points on the segments between paired real and fake samples, one weight per sample."""
-    shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-    alpha = torch.rand(shape, device=real.device, dtype=real.dtype, generator=generator)
+def interpolate(real: Tensor, fake: Tensor, generator: torch.Generator | None = None, shard: Shard = WHOLE) -> Tensor:
+    """Random points on the segments between paired real and fake samples, one weight per sample
+    (drawn for the global batch; this rank's rows used)."""
+    shape = (real.shape[0] * shard.world,) + (1,) * (real.dim() - 1)
+    alpha = shard.rows(torch.rand(shape, device=real.device, dtype=real.dtype, generator=generator))
     return alpha * real + (1 - alpha) * fake
 
 
@@ -39,6 +42,47 @@ def input_gradient_norms(critic: nn.Module, x: Tensor, create_graph: bool = Fals
     return torch.linalg.vector_norm(grad.flatten(1), dim=1)
 
 
+class _PiecewiseLinear(torch.autograd.Function):
+    """(Leaky) ReLU whose backward is ``g * slope`` with the slope (1 or the negative slope) saved
+    as a constant. PyTorch's own ReLU differentiates its backward with respect to x too,
+    materializing zeros (the second derivative) that the penalty's double backward then
+    multiplies back through every layer of the critic's forward graph. The results are the same
+    to the bit; the FLOPs are not."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, negative_slope: float) -> Tensor:  # noqa: ANN001
+        ctx.save_for_backward(torch.where(x > 0, 1.0, negative_slope).to(x.dtype))
+        return F.leaky_relu(x, negative_slope) if negative_slope else F.relu(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # noqa: ANN001
+        (slope,) = ctx.saved_tensors
+        return grad * slope, None
+
+
+class PiecewiseLinear(nn.Module):
+    """Drop-in for ``nn.ReLU`` (slope 0) and ``nn.LeakyReLU``; see ``_PiecewiseLinear``."""
+
+    def __init__(self, negative_slope: float = 0.0) -> None:
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _PiecewiseLinear.apply(x, self.negative_slope)
+
+
+def swap_activations(module: nn.Module) -> nn.Module:
+    """Replace every ``nn.ReLU`` / ``nn.LeakyReLU`` below ``module`` by ``PiecewiseLinear``."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.ReLU):
+            setattr(module, name, PiecewiseLinear())
+        elif isinstance(child, nn.LeakyReLU):
+            setattr(module, name, PiecewiseLinear(child.negative_slope))
+        else:
+            swap_activations(child)
+    return module
+
+
 @STRATEGIES.register("gp", GPConfig)
 class GradientPenalty(LipschitzStrategy):
     has_penalty = True
@@ -47,8 +91,13 @@ class GradientPenalty(LipschitzStrategy):
         require(cfg.weight >= 0, "critic.weight", cfg.weight, "the penalty weight must be >= 0")
         super().__init__(cfg)
 
-    def penalty(self, critic: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator) -> Tensor:
-        norms = input_gradient_norms(critic, interpolate(real, fake, generator), create_graph=True)
+    def prepare(self, critic: nn.Module) -> nn.Module:
+        """The critic with activations whose double backward skips the zero second derivative."""
+        return swap_activations(critic)
+
+    def penalty(self, critic: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator,
+                shard: Shard = WHOLE) -> Tensor:
+        norms = input_gradient_norms(critic, interpolate(real, fake, generator, shard), create_graph=True)
         return self.cfg.weight * self.excess(norms).mean()
 
     @staticmethod

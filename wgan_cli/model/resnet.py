@@ -47,10 +47,11 @@ class DownBlock(nn.Module):
         self.down, self.first = down, first
         self.conv1, self.conv2 = nn.Conv2d(n_in, n_out, 3, 1, 1), nn.Conv2d(n_out, n_out, 3, 1, 1)
         self.shortcut = nn.Conv2d(n_in, n_out, 1) if (down or n_in != n_out) else nn.Identity()
+        self.relu1, self.relu2 = nn.ReLU(), nn.ReLU()  # modules, so a strategy can swap them (critic/gp.py)
 
     def forward(self, x: Tensor) -> Tensor:
-        h = x if self.first else F.relu(x)
-        h = self.conv2(F.relu(self.conv1(h)))
+        h = x if self.first else self.relu1(x)
+        h = self.conv2(self.relu2(self.conv1(h)))
         s = x
         if self.down:
             h = F.avg_pool2d(h, 2)
@@ -85,9 +86,10 @@ class ResNetCritic(nn.Module):
             DownBlock(ch, ch, down=False),
         )
         self.dense = nn.Linear(ch, 1)
+        self.relu = nn.ReLU()
 
     def forward(self, x: Tensor) -> Tensor:
-        h = F.relu(self.blocks(x)).mean(dim=(2, 3))
+        h = self.relu(self.blocks(x)).mean(dim=(2, 3))
         return self.dense(h).squeeze(1)
 
 

@@ -1,0 +1,106 @@
+"""Data-parallel training under ``torchrun --nproc_per_node=N wgan-cli train ...``.
+
+Every rank draws the same global random stream (the run's seed) and computes only its own rows of
+each global batch (``Shard.rows``): its data, noise and interpolation weights are rank r's slice of
+what a single process with the same global batch would draw. The models are wrapped in
+``DistributedDataParallel``, which averages gradients over ranks: the mean over r of rank r's
+batch mean is the global mean, so N processes take the single process's steps up to float
+rounding. Rank 0 alone logs, evaluates and checkpoints; a checkpoint needs nothing from other
+ranks, since their random streams equal rank 0's.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from wgan_cli.errors import UserError
+
+
+@dataclass(frozen=True)
+class Shard:
+    """This process's part of every global batch."""
+
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def rows(self, x: Tensor) -> Tensor:
+        """Rank r's rows r*n .. (r+1)*n - 1 of a global batch of world*n rows."""
+        if self.world == 1:
+            return x
+        n = x.shape[0] // self.world
+        return x[self.rank * n:(self.rank + 1) * n]
+
+
+WHOLE = Shard()
+
+
+def launched() -> bool:
+    """True inside a torchrun worker of a group of more than one process."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def current_shard() -> Shard:
+    if dist.is_available() and dist.is_initialized():
+        return Shard(dist.get_rank(), dist.get_world_size())
+    return WHOLE
+
+
+def setup(args: list[str]) -> list[str]:
+    """Join the process group (gloo for CPU tensors, NCCL for CUDA ones) and return ``args`` with
+    the overrides that make every rank write into rank 0's run dir, with one ``.hydra`` record
+    and one log."""
+    if any(a in ("-m", "--multirun") for a in args):
+        raise UserError("torchrun runs one training run over several processes; a sweep (-m) cannot run under "
+                        "it: start one torchrun per configuration")
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local_rank)
+    dist.init_process_group(backend="cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo")
+    run_dir = [time.strftime("outputs/%Y-%m-%d/%H-%M-%S")]
+    dist.broadcast_object_list(run_dir, src=0)
+    extra = [] if any(a.startswith("hydra.run.dir=") for a in args) else [f"hydra.run.dir={run_dir[0]}"]
+    if dist.get_rank() != 0:
+        extra += ["hydra.output_subdir=null", "hydra/job_logging=none", "hydra/hydra_logging=none"]
+    return [*args, *extra]
+
+
+def teardown() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def wrap(module: nn.Module, shard: Shard, device: torch.device) -> nn.Module:
+    """``module`` under DistributedDataParallel when there are several ranks, else itself."""
+    if shard.world == 1 or not any(p.requires_grad for p in module.parameters()):
+        return module
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def mean_over_ranks(values: dict[str, Tensor], shard: Shard) -> dict[str, Tensor]:
+    """Each value averaged over the ranks (the logged losses are then the global batch's)."""
+    if shard.world == 1 or not values:
+        return values
+    stacked = torch.stack([v.float() for v in values.values()])
+    dist.all_reduce(stacked)
+    return dict(zip(values, stacked / shard.world))
+
+
+def any_rank(flag: bool, shard: Shard, device: torch.device) -> bool:
+    """True on every rank when it is true on one (all ranks stop at the same step)."""
+    if shard.world == 1:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())

@@ -1,0 +1,28 @@
+"""Counting the FLOPs of a training step (used by scripts/bench_train.py and the tests)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+
+def count_flops(fn: Callable[[], object]) -> float:
+    """FLOPs of one call of ``fn`` by ``torch.utils.flop_counter``'s formulas: matmuls and
+    convolutions, forward, backward and double backward. Its ``FlopCounterMode`` cannot follow
+    ``autograd.grad`` (its module tracker raises), so the formulas are applied from a plain
+    dispatch mode."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
+
+    class Count(TorchDispatchMode):
+        total = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+            out = func(*args, **(kwargs or {}))
+            formula = flop_registry.get(func._overloadpacket)
+            if formula is not None:
+                Count.total += formula(*args, **(kwargs or {}), out_val=out)
+            return out
+
+    with Count():
+        fn()
+    return float(Count.total)
