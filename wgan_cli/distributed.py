@@ -74,8 +74,11 @@ def setup(args: list[str]) -> list[str]:
     return [*args, *extra]
 
 
-def teardown() -> None:
+def teardown(wait: bool = False) -> None:
+    """Leave the process group; ``wait``: after every rank got here (the run ended normally)."""
     if dist.is_available() and dist.is_initialized():
+        if wait:
+            dist.barrier()
         dist.destroy_process_group()
 
 
@@ -104,3 +107,10 @@ def any_rank(flag: bool, shard: Shard, device: torch.device) -> bool:
     t = torch.tensor([1.0 if flag else 0.0], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
+
+
+def barrier(shard: Shard) -> None:
+    """Wait for every rank: before the group is torn down, so that no rank leaves while rank 0
+    still evaluates and saves (gloo aborts a process whose peer vanished mid-connection)."""
+    if shard.world > 1:
+        dist.barrier()

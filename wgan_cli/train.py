@@ -95,7 +95,9 @@ def main() -> None:
         sys.argv[1:] = run_and_report(lambda: distributed.setup(sys.argv[1:]))
     try:
         run_and_report(train)  # also the errors Hydra raises before its own reporter (bad flag combinations)
-    finally:
+    except BaseException:
         distributed.teardown()
+        raise
+    distributed.teardown(wait=True)
     if sweep.failed_jobs:
         sys.exit(min(sweep.failed_jobs, 125))  # the exit code says how many jobs failed

@@ -27,7 +27,7 @@ from wgan_cli.critic import STRATEGIES
 from wgan_cli.critic.gp import interpolate
 from wgan_cli.data import DATASETS
 from wgan_cli.device import resolve_device
-from wgan_cli.distributed import Shard, any_rank, current_shard, mean_over_ranks, wrap
+from wgan_cli.distributed import Shard, any_rank, barrier, current_shard, mean_over_ranks, wrap
 from wgan_cli.errors import ConfigError, UserError
 from wgan_cli.interrupts import Interrupted, StopRequests
 from wgan_cli.loss import LOSSES
@@ -342,6 +342,7 @@ class Trainer:
             if tracker is not None:
                 tracker.close()
         elapsed = time.perf_counter() - start
+        barrier(self.shard)  # every rank leaves together, after rank 0's last evaluation and checkpoint
         if not self.shard.is_main:
             return {"time/seconds": elapsed}
         log.info(
@@ -362,6 +363,7 @@ class Trainer:
                 stats = mean_over_ranks(stats, self.shard)  # the global batch's losses
             if not self.shard.is_main:
                 if stopping and self.step < cfg.steps:
+                    barrier(self.shard)  # rank 0 saves last.pt first
                     raise Interrupted(f"stopped at step {self.step} with rank 0", stop.signum or signal.SIGTERM)
                 continue
             if log_now:
@@ -384,6 +386,7 @@ class Trainer:
             if self.step == cfg.steps or stopping or (cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0):
                 self.save_checkpoint()
             if stopping and self.step < cfg.steps:
+                barrier(self.shard)
                 stop.hand_over_to_requeue()  # under submitit: requeue and exit; resumes from last.pt
                 signum = stop.signum or signal.SIGTERM  # another rank's signal
                 raise Interrupted(
