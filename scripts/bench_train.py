@@ -21,7 +21,6 @@ CIFAR-shaped configs read a folder of random 32x32 PNGs written to a temporary d
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import statistics
 import sys
@@ -34,7 +33,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from wgan_cli.train import compose_config  # noqa: E402  (registers every component)
-from wgan_cli.profiling import count_flops  # noqa: E402
+from wgan_cli.profiling import count_flops, rss_mb  # noqa: E402
 from wgan_cli.trainer import Trainer  # noqa: E402
 
 CONFIGS = {
@@ -109,11 +108,6 @@ def gemm_flops(device: torch.device, n: int = 2048, seconds: float = 1.0) -> flo
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def rate(step, device: torch.device, seconds: float) -> float:  # noqa: ANN001

@@ -4,7 +4,6 @@ scripts/bench_train.py, not here."""
 
 from __future__ import annotations
 
-import os
 
 import pytest
 import torch
@@ -13,12 +12,8 @@ from conftest import compose_config, run_cli, scalars
 from wgan_cli.critic import STRATEGIES
 from wgan_cli.critic.gp import GPConfig, input_gradient_norms, interpolate
 from wgan_cli.model import MODELS
+from wgan_cli.profiling import rss_mb
 from wgan_cli.trainer import Trainer
-
-
-def rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def test_memory_is_flat_over_a_long_run(tmp_path):

@@ -50,10 +50,6 @@ class StopRequests:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
 
-    @property
-    def name(self) -> str:
-        return signal.Signals(self.signum).name if self.signum is not None else ""
-
     def hand_over_to_requeue(self) -> None:
         """After ``last.pt`` is saved on submitit's preemption signal: call submitit's own handler,
         which requeues the job and exits. Returns when there is nothing to hand over."""

@@ -1,8 +1,15 @@
-"""Counting the FLOPs of a training step (used by scripts/bench_train.py and the tests)."""
+"""Counting the FLOPs and resident memory of training steps (scripts/bench_train.py and the tests)."""
 
 from __future__ import annotations
 
+import os
 from typing import Callable
+
+
+def rss_mb() -> float:
+    """This process's resident memory in MiB (Linux)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def count_flops(fn: Callable[[], object]) -> float:

@@ -88,6 +88,7 @@ class Trainer:
             self.device = torch.device("cuda", torch.cuda.current_device())  # torchrun: this rank's GPU
         self.shard = current_shard()
         check_shardable(cfg, self.shard)
+        self.bf16 = _value(cfg.train.amp) == "bf16"
         if cfg.deterministic:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # required by deterministic cuBLAS
             torch.use_deterministic_algorithms(True)
@@ -182,7 +183,7 @@ class Trainer:
     def autocast(self) -> torch.autocast:
         """``train.amp=bf16``: forward passes in bfloat16 (no loss scaling needed: bf16 has float32's
         range). The penalty computes its double backward in float32 regardless (critic/gp.py)."""
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=_value(self.cfg.train.amp) == "bf16")
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
     def finite(self, terms: dict[str, Tensor | None]) -> bool:
         """True when every term is finite; otherwise stop (``train.on_nan=stop``) or skip the update."""
