@@ -109,3 +109,27 @@ def test_penalty_critics_train_to_the_same_bits_with_fewer_flops(overrides, tmp_
     for net in ("D", "G"):
         for a, b in zip(getattr(plain, net).state_dict().values(), getattr(swapped, net).state_dict().values()):
             assert torch.equal(a, b)
+
+
+def test_the_ema_update_matches_averaged_model_to_the_bit():
+    """The trainer's EMA update (no host synchronization per step) against
+    ``AveragedModel.update_parameters`` with ``get_ema_multi_avg_fn``, BatchNorm buffers included."""
+    from torch import nn
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    from wgan_cli.trainer import update_ema
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    theirs, ours = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.9), use_buffers=True) for _ in range(2))
+    for _ in range(5):
+        model(torch.randn(16, 4)).square().sum().backward()
+        with torch.no_grad():
+            for p in model.parameters():
+                p -= 0.1 * p.grad
+        theirs.update_parameters(model)
+        update_ema(ours, model, 0.9)
+    assert int(ours.n_averaged) == 5
+    for (name, a), b in zip(theirs.state_dict().items(), ours.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert not torch.equal(ours.module[0].weight, model[0].weight)  # an average, not a copy

@@ -198,6 +198,23 @@ def test_a_nan_stops_naming_the_step_and_term_and_keeps_the_last_good_checkpoint
     assert all(torch.isfinite(t).all() for _, t in tensors(last["generator"]))
 
 
+def test_a_nan_is_found_at_the_next_log_step_and_named_where_it_began(tmp_path):
+    """Under on_nan=stop the losses are checked when the host looks anyway (no synchronization
+    per update): a NaN at step 2 stops the run at log step 5, naming step 2, before any save."""
+    cfg = compose_config(*RUN, "steps=10", "log_every=5", "checkpoint.every=0", "eval.every=0")
+    trainer = Trainer(cfg, tmp_path)
+    generator_loss, calls = trainer.loss.generator, []
+
+    def poisoned(f_fake):  # noqa: ANN001, ANN202
+        calls.append(1)
+        return generator_loss(f_fake) * (float("nan") if len(calls) == 2 else 1.0)
+
+    trainer.loss.generator = poisoned
+    with pytest.raises(Diverged, match=r"^step 2: loss/generator=nan; .* no checkpoint was written yet"):
+        trainer.fit()
+    assert trainer.step == 5 and not (tmp_path / "checkpoints").exists()
+
+
 def test_on_nan_skip_drops_the_update_and_goes_on(tmp_path):
     cfg = compose_config(*RUN, "steps=6", "train.on_nan=skip", "eval.every=0")
     trainer = Trainer(cfg, tmp_path)
@@ -310,3 +327,18 @@ def test_sample_bad_input_is_one_line(image_run, tmp_path, args, message):
     args = [str(image_run) if a == "RUN" else a for a in args]
     result = run_cli("sample", *args, cwd=tmp_path)
     assert result.returncode == 1 and result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+
+
+def test_the_loss_watch_names_the_first_bad_update_and_empties_itself():
+    from wgan_cli.divergence import LossWatch
+
+    watch = LossWatch(torch.device("cpu"), capacity=6)
+    nan, one = torch.tensor(float("nan")), torch.tensor(1.0)
+    watch.add(1, {"loss/critic": one, "loss/penalty": None})
+    watch.add(2, {"loss/critic": one, "loss/penalty": torch.tensor(float("inf"))})
+    watch.add(2, {"loss/critic": nan, "loss/penalty": nan})  # a later update of the same step
+    assert watch.room() == 1
+    assert watch.first_bad() == (2, {"loss/penalty": float("inf")})
+    assert watch.room() == 6 and watch.first_bad() is None
+    watch.add(3, {"loss/generator": one})
+    assert watch.first_bad() is None

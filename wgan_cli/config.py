@@ -74,7 +74,7 @@ class NanPolicy(str, Enum):
 
 
 class Precision(str, Enum):
-    fp32 = "fp32"
+    fp32 = "fp32"  # PyTorch's defaults: float32 matmuls; on CUDA, cuDNN convolutions in TF32
     bf16 = "bf16"  # autocast: the nets' forward passes in bfloat16; the gradient penalty stays float32
 
 

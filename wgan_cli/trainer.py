@@ -7,6 +7,7 @@ penalty, optimizer step, the strategy's ``after_step``), then one generator step
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import random
@@ -27,6 +28,7 @@ from wgan_cli.critic import STRATEGIES
 from wgan_cli.critic.gp import interpolate
 from wgan_cli.data import DATASETS
 from wgan_cli.device import resolve_device
+from wgan_cli.divergence import LossWatch
 from wgan_cli.distributed import Shard, any_rank, barrier, current_shard, mean_over_ranks, wrap
 from wgan_cli.errors import ConfigError, UserError
 from wgan_cli.interrupts import Interrupted, StopRequests
@@ -48,9 +50,9 @@ def _value(enum_or_str: Any) -> str:
     return str(getattr(enum_or_str, "value", enum_or_str))
 
 
-def make_optimizer(cfg: Any, params, lr: float) -> torch.optim.Optimizer:  # noqa: ANN001
-    if _value(cfg.name) == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.betas))
+def make_optimizer(cfg: Any, params, lr: float, device: torch.device) -> torch.optim.Optimizer:  # noqa: ANN001
+    if _value(cfg.name) == "adam":  # on CUDA one fused kernel updates every tensor
+        return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.betas), fused=device.type == "cuda" or None)
     return torch.optim.RMSprop(params, lr=lr)
 
 
@@ -73,6 +75,25 @@ def check_shardable(cfg: DictConfig, shard: Shard) -> None:
     if _value(cfg.train.on_nan) == "skip":
         raise ConfigError("train.on_nan=skip: not under torchrun (a rank skipping an update would leave the "
                           "others waiting); use stop")
+
+
+def update_ema(ema: AveragedModel, model: nn.Module, decay: float) -> None:
+    """``ema.update_parameters(model)`` with ``get_ema_multi_avg_fn(decay)``, the same to the bit,
+    without its host synchronization (it copies the CPU counter ``n_averaged`` to the device at
+    every update): the first update copies, later ones lerp by 1 - decay."""
+    if int(ema.n_averaged) == 0:
+        ema.update_parameters(model)
+        return
+    pairs = zip(itertools.chain(ema.module.parameters(), ema.module.buffers()),
+                itertools.chain(model.parameters(), model.buffers()), strict=True)
+    floats, others = [], []
+    for averaged, current in pairs:
+        (floats if averaged.is_floating_point() else others).append((averaged.detach(), current.detach()))
+    if floats:
+        torch._foreach_lerp_([a for a, _ in floats], [c for _, c in floats], 1 - decay)
+    for averaged, current in others:  # integer buffers (BatchNorm's counter), as torch rounds them
+        averaged.copy_(averaged * decay + current * (1 - decay))
+    ema.n_averaged += 1
 
 
 class Diverged(UserError):
@@ -105,8 +126,8 @@ class Trainer:
         self.D = self.strategy.prepare(critic).to(self.device)
         # what the training steps call: under torchrun, DistributedDataParallel (gradients averaged)
         self.G_train, self.D_train = wrap(self.G, self.shard, self.device), wrap(self.D, self.shard, self.device)
-        self.opt_g = make_optimizer(cfg.optim, self.G.parameters(), cfg.optim.lr_g)
-        self.opt_d = make_optimizer(cfg.optim, self.D.parameters(), cfg.optim.lr_d)
+        self.opt_g = make_optimizer(cfg.optim, self.G.parameters(), cfg.optim.lr_g, self.device)
+        self.opt_d = make_optimizer(cfg.optim, self.D.parameters(), cfg.optim.lr_d, self.device)
         self.sched_g = make_scheduler(cfg.optim, self.opt_g, cfg.steps)
         self.sched_d = make_scheduler(cfg.optim, self.opt_d, cfg.steps)
         self.ema = (
@@ -121,12 +142,17 @@ class Trainer:
         self.fixed_noise = self.noise(FIXED_SAMPLES, torch.Generator(self.device).manual_seed(cfg.seed + 1))
         self.step = 0
         self.skipped = 0  # optimizer updates dropped under train.on_nan=skip
+        self.watch = LossWatch(self.device) if _value(cfg.train.on_nan) == "stop" else None
         self.best_fid = float("inf")
         self.best: dict[str, float] = {}  # the lowest w1/exact and FID over the evaluations so far
         self.resumed_from = starting_checkpoint(cfg, self.run_dir)
         if self.resumed_from is not None:
             self.resume(self.resumed_from)
         self.fid = FidMonitor(cfg, self.data, self.device) if cfg.fid.every and self.shard.is_main else None
+
+    def real_batch(self, n: int) -> Tensor:
+        """``n`` data samples from the training stream, this rank's rows."""
+        return self.shard.rows(self.data.sample(n, self.rng))
 
     # -- sampling -------------------------------------------------------------------------
     @property
@@ -146,7 +172,7 @@ class Trainer:
         with torch.no_grad(), self.autocast():  # G is fixed during the critic steps: one forward for all
             fakes = self.G(torch.cat([rows(zk) for zk in z])).float().chunk(cfg.n_critic)
         for fake in fakes:
-            real = rows(self.data.sample(B, self.rng))
+            real = self.real_batch(B)
             b = real.shape[0]
             with self.autocast():
                 f = self.D_train(torch.cat([real, fake])).float()  # critics have no batch statistics
@@ -170,7 +196,7 @@ class Trainer:
             self.opt_g.step()
         self.D.requires_grad_(True)
         if self.ema is not None and self.step >= cfg.ema.start:
-            self.ema.update_parameters(self.G)  # the first update copies the weights
+            update_ema(self.ema, self.G, cfg.ema.decay)
         self.sched_g.step()
         self.sched_d.step()
 
@@ -186,18 +212,33 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
     def finite(self, terms: dict[str, Tensor | None]) -> bool:
-        """True when every term is finite; otherwise stop (``train.on_nan=stop``) or skip the update."""
-        bad = [name for name, t in terms.items() if t is not None and not bool(torch.isfinite(t).all())]
+        """Under ``train.on_nan=skip``: True when every term is finite, else the update is skipped
+        (one host synchronization per update). Under ``stop``: True; the terms are checked later,
+        all at once, by ``check_finite`` (no synchronization per update)."""
+        if self.watch is not None:
+            if self.watch.room() < len(terms):  # no log step for long: check now
+                self.check_finite()
+            self.watch.add(self.step + 1, terms)
+            return True
+        bad = {name: t for name, t in terms.items() if t is not None and not bool(torch.isfinite(t).all())}
         if not bad:
             return True
-        values = ", ".join(f"{name}={terms[name].item()}" for name in bad)
-        if _value(self.cfg.train.on_nan) == "stop":
-            last = self.run_dir / "checkpoints" / "last.pt"
-            kept = f"the last good checkpoint is kept: {last}" if last.is_file() else "no checkpoint was written yet"
-            raise Diverged(f"step {self.step + 1}: {values}; stopped (train.on_nan=stop; skip drops such updates); {kept}")
         self.skipped += 1
-        log.warning("step %d: %s; update skipped (%d so far)", self.step + 1, values, self.skipped)
+        log.warning("step %d: %s; update skipped (%d so far)", self.step + 1,
+                    ", ".join(f"{name}={t.item()}" for name, t in bad.items()), self.skipped)
         return False
+
+    def check_finite(self) -> None:
+        """``train.on_nan=stop``: raise ``Diverged`` naming the first step with a NaN or Inf loss.
+        Called before anything is logged or saved, so the last checkpoint predates the divergence."""
+        found = self.watch.first_bad() if self.watch is not None else None
+        if found is None:
+            return
+        step, terms = found
+        values = ", ".join(f"{name}={value}" for name, value in terms.items())
+        last = self.run_dir / "checkpoints" / "last.pt"
+        kept = f"the last good checkpoint is kept: {last}" if last.is_file() else "no checkpoint was written yet"
+        raise Diverged(f"step {step}: {values}; stopped (train.on_nan=stop; skip drops such updates); {kept}")
 
     # -- evaluation -------------------------------------------------------------------------
     def evaluate(self, tracker: Tracker | None = None) -> dict[str, float]:
@@ -359,7 +400,13 @@ class Trainer:
             stats = self.train_step()
             self.step += 1
             stopping = any_rank(stop.signum is not None, self.shard, self.device)  # every rank stops at one step
-            log_now = self.step % cfg.log_every == 0 or self.step == cfg.steps
+            last = self.step == cfg.steps
+            log_now = self.step % cfg.log_every == 0 or last
+            eval_now = bool(cfg.eval.every and self.step % cfg.eval.every == 0) or last
+            fid_now = self.fid is not None and (self.step % cfg.fid.every == 0 or last)
+            save_now = last or stopping or bool(cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0)
+            if log_now or eval_now or fid_now or save_now:  # the host looks: losses must be finite so far
+                self.check_finite()
             if log_now:
                 stats = mean_over_ranks(stats, self.shard)  # the global batch's losses
             if not self.shard.is_main:
@@ -373,10 +420,10 @@ class Trainer:
                 if self.skipped:
                     tracker.scalars({"train/skipped_updates": self.skipped}, self.step)
                 tracker.progress.update(self.step, {gap_label: values["w1/critic_batch"]})
-            if (cfg.eval.every and self.step % cfg.eval.every == 0) or self.step == cfg.steps:
+            if eval_now:
                 metrics = self.evaluate(tracker)
                 self.best["w1/exact"] = min(metrics["w1/exact"], self.best.get("w1/exact", float("inf")))
-            if self.fid is not None and (self.step % cfg.fid.every == 0 or self.step == cfg.steps):
+            if fid_now:
                 fid_rng = self.fid.rng(self.step)  # its own stream: FID never changes training
                 scores = self.fid.evaluate(self.sampler, lambda n: self.noise(n, fid_rng))
                 tracker.scalars(scores, self.step)
@@ -384,9 +431,9 @@ class Trainer:
                 if scores[self.fid.tag] < self.best_fid:
                     self.best_fid = self.best[self.fid.tag] = scores[self.fid.tag]
                     save_atomic(self.state_dict(), self.run_dir / "checkpoints" / "best.pt")
-            if self.step == cfg.steps or stopping or (cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0):
+            if save_now:
                 self.save_checkpoint()
-            if stopping and self.step < cfg.steps:
+            if stopping and not last:
                 barrier(self.shard)
                 stop.hand_over_to_requeue()  # under submitit: requeue and exit; resumes from last.pt
                 signum = stop.signum or signal.SIGTERM  # another rank's signal
