@@ -45,8 +45,19 @@ CONFIGS = {
     "resnet32_gp": ["model=resnet32", "critic=gp", "n_critic=5", "batch_size=64"],
     "resnet32_sn": ["model=resnet32", "critic=sn", "n_critic=5", "batch_size=64"],
     "cnn32_gp_bf16": ["model=cnn32", "critic=gp", "n_critic=5", "batch_size=64", "train.amp=bf16"],
+    # the CIFAR-10 presets as published (configs/experiment/), on random 32x32 images
+    "wgan_clip_cifar10_cnn": ["experiment=wgan_clip_cifar10_cnn"],
+    "wgan_gp_cifar10_cnn": ["experiment=wgan_gp_cifar10_cnn"],
+    "wgan_gp_cifar10_resnet": ["experiment=wgan_gp_cifar10_resnet"],
+    "sngan_cifar10_cnn": ["experiment=sngan_cifar10_cnn"],
+    "sngan_cifar10_resnet": ["experiment=sngan_cifar10_resnet"],
 }
-IMAGE_MODELS = ("model=cnn32", "model=resnet32")
+DEFAULT = [name for name in CONFIGS if "cifar10" not in name]  # the presets with --configs presets
+
+
+def needs_images(overrides: list[str]) -> bool:
+    return any(o in ("model=cnn32", "model=resnet32") or (o.startswith("experiment=") and "cifar10" in o)
+               for o in overrides)
 
 
 def reference_step(trainer: Trainer) -> None:
@@ -69,10 +80,10 @@ def reference_step(trainer: Trainer) -> None:
         trainer.opt_d.step()
         if kind == "clip":
             for p in D.parameters():
-                p.data.clamp_(-cfg.critic.clip, cfg.critic.clip)
+                p.data.clamp_(-cfg.critic.c, cfg.critic.c)
     for p in D.parameters():
         p.requires_grad = False
-    z = torch.randn(B, cfg.model.noise_dim, device=trainer.device)
+    z = torch.randn(cfg.batch_size_g or B, cfg.model.noise_dim, device=trainer.device)
     loss_g = -D(G(z)).mean()
     trainer.opt_g.zero_grad()
     loss_g.backward()
@@ -111,17 +122,19 @@ def sync(device: torch.device) -> None:
 
 
 def rate(step, device: torch.device, seconds: float) -> float:  # noqa: ANN001
-    """Steps per second over about ``seconds``."""
+    """Steps per second over about ``seconds``; the host waits for the device after 1, 2, 4, ...
+    64 steps (each loop keeps whatever synchronization it has inside a step)."""
     sync(device)
-    count, start = 0, time.perf_counter()
+    count, chunk, start = 0, 1, time.perf_counter()
     while True:
-        step()
-        count += 1
-        if count % 2 == 0:
-            sync(device)
-            elapsed = time.perf_counter() - start
-            if elapsed >= seconds:
-                return count / elapsed
+        for _ in range(chunk):
+            step()
+        count += chunk
+        sync(device)
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return count / elapsed
+        chunk = min(2 * chunk, 64)
 
 
 def write_images(folder: Path, n: int = 512) -> None:
@@ -134,9 +147,10 @@ def write_images(folder: Path, n: int = 512) -> None:
 
 
 def bench(name: str, overrides: list[str], device: str, rounds: int, seconds: float, images: Path, gemm: float) -> dict:
-    extra = [f"data=image_folder", f"data.path={images}"] if any(o in IMAGE_MODELS for o in overrides) else []
-    cfg = compose_config([*overrides, *extra, f"device={device}", "eval.every=0", "fid.every=0",
-                          "checkpoint.every=0", "resume=never"])
+    extra = ["data=image_folder", f"data.path={images}"] if needs_images(overrides) else []
+    common = [*overrides, *extra, f"device={device}", "eval.every=0", "fid.every=0", "checkpoint.every=0",
+              "resume=never"]
+    cfg = compose_config(common)
     with tempfile.TemporaryDirectory() as run_dir:
         ours, ref = Trainer(cfg, Path(run_dir)), Trainer(cfg, Path(run_dir))  # same init: same seed
         plain_activations(ref.D)  # the tutorial's critic has PyTorch's own activations
@@ -164,12 +178,15 @@ def bench(name: str, overrides: list[str], device: str, rounds: int, seconds: fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--configs", default=",".join(CONFIGS), help=f"comma-separated, of {', '.join(CONFIGS)}")
+    parser.add_argument("--configs", default=",".join(DEFAULT),
+                        help=f"comma-separated, of {', '.join(CONFIGS)}; or 'presets' (the CIFAR-10 presets)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="config overrides for every configuration (e.g. train.amp=bf16)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=2.0, help="per round and loop")
     args = parser.parse_args()
-    names = args.configs.split(",")
+    names = [n for n in CONFIGS if "cifar10" in n] if args.configs == "presets" else args.configs.split(",")
     unknown = [n for n in names if n not in CONFIGS]
     if unknown:
         parser.error(f"unknown config {unknown[0]}; choose from {', '.join(CONFIGS)}")
@@ -182,10 +199,12 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         images = Path(tmp)
-        if any(o in IMAGE_MODELS for n in names for o in CONFIGS[n]):
+        if any(needs_images(CONFIGS[n]) for n in names):
             write_images(images)
+        if args.set:
+            print(f"with {' '.join(args.set)}")
         for name in names:
-            r = bench(name, CONFIGS[name], args.device, args.rounds, args.seconds, images, gemm)
+            r = bench(name, [*CONFIGS[name], *args.set], args.device, args.rounds, args.seconds, images, gemm)
             print(f"| {r['config']} | {r['ours']:.2f} | {r['reference']:.2f} | {r['ratio']:.2f}x | "
                   f"{r['gflop_per_step']:.3f} | {100 * r['flop_frac']:.0f}% | {r['memory']} |", flush=True)
 

@@ -4,6 +4,7 @@ read TensorBoard event files with TensorBoard's own EventAccumulator."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,9 @@ import pytest
 
 import wgan_cli.train  # registers every component and schema; composes configs
 
-CLI = str(Path(sys.executable).with_name("wgan-cli"))
+CLI = str(Path(sys.executable).with_name("wgan-cli"))  # the installed entry point, beside this python
+if not Path(CLI).exists():
+    CLI = shutil.which("wgan-cli") or CLI  # a python without the project installed (a lent GPU machine)
 FAST = ["model.width=32", "batch_size=32", "eval.n=64", "log_every=1"]
 
 

@@ -1,0 +1,106 @@
+"""The CUDA path: training steps that never wait for the host, memory that stays flat, the
+penalty in float32 under bf16 autocast, and a run through the CLI.
+
+These run only where a CUDA device is present (a lent GPU machine; CI has none, so they skip
+there). Speed is measured by scripts/bench_train.py, not here.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import compose_config, run_cli, scalars
+from wgan_cli.critic import STRATEGIES
+from wgan_cli.critic.gp import GPConfig, input_gradient_norms, interpolate
+from wgan_cli.trainer import Trainer
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (CI has none)")
+
+DIGITS32 = ["data=digits", "data.size=32"]
+CASES = {
+    "toy_gp": ["experiment=toy_wgan_gp", "model.width=128"],
+    "demo_ema": ["ema.decay=0.999"],  # sn_ttur, the EMA generator updated every step
+    "cnn32_gp_bf16": ["model=cnn32", "critic=gp", "batch_size=32", "train.amp=bf16", *DIGITS32],
+    "cnn32_sn": ["model=cnn32", "critic=sn", "batch_size=32", *DIGITS32],
+    "resnet32_clip": ["model=resnet32", "critic=clip", "batch_size=16", "model.d_channels=32", "model.g_channels=32",
+                      *DIGITS32],
+}
+
+
+def cuda_trainer(tmp_path, *overrides: str) -> Trainer:
+    cfg = compose_config(*overrides, "device=cuda", "eval.every=0", "checkpoint.every=0", "resume=never")
+    return Trainer(cfg, tmp_path)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_training_steps_never_wait_for_the_host(name, tmp_path):
+    """No device-to-host copy or synchronization inside a generator step (the NaN guard and the
+    logged losses stay on the device until a log step): the GPU runs ahead of Python."""
+    trainer = cuda_trainer(tmp_path, *CASES[name])
+    for _ in range(2):  # lazy initialization (cuBLAS / cuDNN handles, autotuning) may synchronize
+        trainer.train_step()
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(3):
+            stats = trainer.train_step()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert all(v.is_cuda for v in stats.values())
+    assert trainer.watch is not None and len(trainer.watch.index) > 0  # checked later, at a log step
+    assert trainer.watch.first_bad() is None
+
+
+def test_cuda_memory_is_flat_over_a_long_run(tmp_path):
+    """Allocated CUDA memory after each of 300 steps: the kept loss tensors are released at every
+    log step, so the late steps hold no more than the early ones."""
+    cfg = compose_config("model=cnn32", "critic=gp", "batch_size=32", *DIGITS32, "device=cuda", "steps=300",
+                         "log_every=10", "eval.every=0", "checkpoint.every=100")
+    trainer = Trainer(cfg, tmp_path)
+    allocated: list[int] = []
+    step = trainer.train_step
+
+    def recorded_step():  # noqa: ANN202
+        stats = step()
+        allocated.append(torch.cuda.memory_allocated())
+        return stats
+
+    trainer.train_step = recorded_step
+    trainer.fit()
+    assert len(allocated) == 300
+    early, late = max(allocated[50:150]), max(allocated[200:300])
+    assert late - early < 64 * 1024, f"CUDA memory grew from {early} to {late} bytes"
+
+
+def test_the_gradient_penalty_stays_float32_under_cuda_bf16_autocast():
+    torch.manual_seed(0)
+    trainer_cfg = compose_config("experiment=toy_wgan_gp", "model.width=256").model
+    from wgan_cli.model import MODELS
+
+    _, critic = MODELS.get("mlp")(trainer_cfg, (2,))
+    critic = critic.cuda()
+    real, fake = torch.randn(512, 2, device="cuda"), torch.randn(512, 2, device="cuda") + 3
+    gp = STRATEGIES.build(GPConfig())
+    exact = gp.penalty(critic, real, fake, torch.Generator("cuda").manual_seed(1))
+    exact_norms = input_gradient_norms(critic, interpolate(real, fake, torch.Generator("cuda").manual_seed(1)))
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        under_amp = gp.penalty(critic, real, fake, torch.Generator("cuda").manual_seed(1))
+        xhat = interpolate(real, fake, torch.Generator("cuda").manual_seed(1)).requires_grad_(True)
+        (grad,) = torch.autograd.grad(critic(xhat).sum(), xhat)
+    assert under_amp.dtype == torch.float32
+    assert under_amp.item() == pytest.approx(exact.item(), rel=1e-5)
+    naive = grad.float().norm(dim=1)
+    assert ((naive - exact_norms).abs() / exact_norms).max() > 1e-3  # bf16 would have moved them
+
+
+def test_a_cuda_run_through_the_cli(tmp_path):
+    result = run_cli("train", "device=cuda", "model=cnn32", "critic=sn", "batch_size=32", *DIGITS32,
+                     "steps=40", "log_every=5", "eval.every=20", "eval.n=128", "train.amp=bf16",
+                     f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    tags = scalars(tmp_path)
+    assert [s for s, _ in tags["loss/critic"]] == list(range(5, 45, 5))
+    assert all(torch.isfinite(torch.tensor([v for _, v in tags[t]])).all() for t in tags)
+    state = torch.load(tmp_path / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)
+    assert state["step"] == 40 and state["config"]["device"]["name"] == "cuda"
