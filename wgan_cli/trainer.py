@@ -235,6 +235,7 @@ class Trainer:
         if found is None:
             return
         step, terms = found
+        self.step = step - 1  # the last good step: what the run's summary reports as trained
         values = ", ".join(f"{name}={value}" for name, value in terms.items())
         last = self.run_dir / "checkpoints" / "last.pt"
         kept = f"the last good checkpoint is kept: {last}" if last.is_file() else "no checkpoint was written yet"
