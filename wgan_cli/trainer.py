@@ -150,10 +150,6 @@ class Trainer:
             self.resume(self.resumed_from)
         self.fid = FidMonitor(cfg, self.data, self.device) if cfg.fid.every and self.shard.is_main else None
 
-    def real_batch(self, n: int) -> Tensor:
-        """``n`` data samples from the training stream, this rank's rows."""
-        return self.shard.rows(self.data.sample(n, self.rng))
-
     # -- sampling -------------------------------------------------------------------------
     @property
     def sampler(self) -> nn.Module:
@@ -172,7 +168,7 @@ class Trainer:
         with torch.no_grad(), self.autocast():  # G is fixed during the critic steps: one forward for all
             fakes = self.G(torch.cat([rows(zk) for zk in z])).float().chunk(cfg.n_critic)
         for fake in fakes:
-            real = self.real_batch(B)
+            real = rows(self.data.sample(B, self.rng))
             b = real.shape[0]
             with self.autocast():
                 f = self.D_train(torch.cat([real, fake])).float()  # critics have no batch statistics
