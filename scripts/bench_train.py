@@ -52,7 +52,8 @@ CONFIGS = {
     "sngan_cifar10_cnn": ["experiment=sngan_cifar10_cnn"],
     "sngan_cifar10_resnet": ["experiment=sngan_cifar10_resnet"],
 }
-DEFAULT = [name for name in CONFIGS if "cifar10" not in name]  # the presets with --configs presets
+PRESETS = [name for name in CONFIGS if "cifar10" in name]  # --configs presets
+DEFAULT = [name for name in CONFIGS if name not in PRESETS]
 
 
 def needs_images(overrides: list[str]) -> bool:
@@ -186,7 +187,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=2.0, help="per round and loop")
     args = parser.parse_args()
-    names = [n for n in CONFIGS if "cifar10" in n] if args.configs == "presets" else args.configs.split(",")
+    names = PRESETS if args.configs == "presets" else args.configs.split(",")
     unknown = [n for n in names if n not in CONFIGS]
     if unknown:
         parser.error(f"unknown config {unknown[0]}; choose from {', '.join(CONFIGS)}")

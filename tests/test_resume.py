@@ -198,18 +198,25 @@ def test_a_nan_stops_naming_the_step_and_term_and_keeps_the_last_good_checkpoint
     assert all(torch.isfinite(t).all() for _, t in tensors(last["generator"]))
 
 
+def poison_generator_loss(trainer: Trainer, at_call: int, factor: float) -> list[int]:
+    """Multiply the generator loss by ``factor`` at its ``at_call``-th evaluation (one per step);
+    returns the list that counts the calls."""
+    generator_loss, calls = trainer.loss.generator, []
+
+    def poisoned(f_fake):  # noqa: ANN001, ANN202
+        calls.append(1)
+        return generator_loss(f_fake) * (factor if len(calls) == at_call else 1.0)
+
+    trainer.loss.generator = poisoned
+    return calls
+
+
 def test_a_nan_is_found_at_the_next_log_step_and_named_where_it_began(tmp_path):
     """Under on_nan=stop the losses are checked when the host looks anyway (no synchronization
     per update): a NaN at step 2 stops the run at log step 5, naming step 2, before any save."""
     cfg = compose_config(*RUN, "steps=10", "log_every=5", "checkpoint.every=0", "eval.every=0")
     trainer = Trainer(cfg, tmp_path)
-    generator_loss, calls = trainer.loss.generator, []
-
-    def poisoned(f_fake):  # noqa: ANN001, ANN202
-        calls.append(1)
-        return generator_loss(f_fake) * (float("nan") if len(calls) == 2 else 1.0)
-
-    trainer.loss.generator = poisoned
+    calls = poison_generator_loss(trainer, at_call=2, factor=float("nan"))
     with pytest.raises(Diverged, match=r"^step 2: loss/generator=nan; .* no checkpoint was written yet"):
         trainer.fit()
     assert len(calls) == 5 and not (tmp_path / "checkpoints").exists()  # found at log step 5
@@ -219,13 +226,7 @@ def test_a_nan_is_found_at_the_next_log_step_and_named_where_it_began(tmp_path):
 def test_on_nan_skip_drops_the_update_and_goes_on(tmp_path):
     cfg = compose_config(*RUN, "steps=6", "train.on_nan=skip", "eval.every=0")
     trainer = Trainer(cfg, tmp_path)
-    generator_loss, calls = trainer.loss.generator, []
-
-    def poisoned(f_fake):  # noqa: ANN001, ANN202
-        calls.append(1)
-        return generator_loss(f_fake) * (float("inf") if len(calls) == 2 else 1.0)
-
-    trainer.loss.generator = poisoned
+    poison_generator_loss(trainer, at_call=2, factor=float("inf"))
     trainer.fit()
     assert trainer.skipped == 1 and trainer.step == 6
     assert all(torch.isfinite(p).all() for p in trainer.G.parameters())
