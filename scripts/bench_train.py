@@ -6,7 +6,8 @@ tutorials and the WGAN-GP authors' code write it, on the same models, batch, n_c
 
 The reference loop (``reference_step`` below): per critic step a fresh generator forward, separate
 critic forwards on the real, the fake and the interpolated batch, and the penalty through
-``torch.autograd.grad(create_graph=True)``. The trainer (logging and evaluation off): one generator
+``torch.autograd.grad(create_graph=True)``. The trainer (logging and evaluation off; with
+``--set train.cuda_graph=true`` each step on CUDA a CUDA graph's replay): one generator
 forward for the fakes of all n_critic steps, one critic forward over real and fake together.
 The two alternate in rounds of about ``--seconds`` each, in one process; the ratio is the median of
 the per-round ratios. Also printed: the achieved FLOP rate (FLOPs of one step counted by
@@ -153,13 +154,14 @@ def bench(name: str, overrides: list[str], device: str, rounds: int, seconds: fl
               "resume=never"]
     cfg = compose_config(common)
     with tempfile.TemporaryDirectory() as run_dir:
-        ours, ref = Trainer(cfg, Path(run_dir)), Trainer(cfg, Path(run_dir))  # same init: same seed
+        ours = Trainer(cfg, Path(run_dir))
+        ref = Trainer(compose_config([*common, "train.cuda_graph=false"]), Path(run_dir))  # same seed: same init
         plain_activations(ref.D)  # the tutorial's critic has PyTorch's own activations
         dev = ours.device
-        for t in (ours, ref):  # warm-up: allocator, cuDNN autotuning, lazy init
-            for _ in range(3):
+        flops = count_flops(ours.train_step)  # an eager step (a CUDA graph's replay dispatches no ops)
+        for t in (ours, ref):  # warm-up: allocator, cuDNN autotuning, lazy init, ours's CUDA graph capture
+            for _ in range(5):
                 t.train_step() if t is ours else reference_step(t)
-        flops = count_flops(ours.train_step)
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
         rss0 = rss_mb()

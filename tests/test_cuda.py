@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from conftest import compose_config, run_cli, scalars
+from wgan_cli.graphs import WARMUP
 from wgan_cli.trainer import Trainer
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (CI has none)")
@@ -31,12 +32,14 @@ def cuda_trainer(tmp_path, *overrides: str) -> Trainer:
     return Trainer(cfg, tmp_path)
 
 
+@pytest.mark.parametrize("graph", [True, False], ids=["graph", "eager"])
 @pytest.mark.parametrize("name", CASES)
-def test_training_steps_never_wait_for_the_host(name, tmp_path):
+def test_training_steps_never_wait_for_the_host(name, graph, tmp_path):
     """No device-to-host copy or synchronization inside a generator step (the NaN guard and the
     logged losses stay on the device until a log step): the GPU runs ahead of Python."""
-    trainer = cuda_trainer(tmp_path, *CASES[name])
-    for _ in range(2):  # lazy initialization (cuBLAS / cuDNN handles, autotuning) may synchronize
+    trainer = cuda_trainer(tmp_path, *CASES[name], f"train.cuda_graph={graph}")
+    assert (trainer.graph_off is None) == graph
+    for _ in range(WARMUP + 1):  # lazy init (cuBLAS / cuDNN handles, autotuning) and the capture synchronize
         trainer.train_step()
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
@@ -81,3 +84,54 @@ def test_a_cuda_run_through_the_cli(tmp_path):
     assert all(torch.isfinite(torch.tensor([v for _, v in tags[t]])).all() for t in tags)
     state = torch.load(tmp_path / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)
     assert state["step"] == 40 and state["config"]["device"]["name"] == "cuda"
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_a_graphed_step_takes_the_eager_steps(name, tmp_path):
+    """Replaying the captured step trains exactly as eager steps do: the same random numbers (the
+    training generator's offset advances per replay), learning rates that follow the linear decay
+    (the schedulers fill the optimizers' lr tensors), the EMA, BatchNorm and SN buffers, the same
+    weights after steps before, at and after the capture."""
+    overrides = [*CASES[name], "optim.decay=linear", "steps=12"]
+    graphed = cuda_trainer(tmp_path / "graph", *overrides, "train.cuda_graph=true")
+    eager = cuda_trainer(tmp_path / "eager", *overrides, "train.cuda_graph=false")
+    assert graphed.graph_off is None and eager.graph_off.startswith("train.cuda_graph=false")
+    for step in range(8):
+        a, b = graphed.train_step(), eager.train_step()
+        graphed.step += 1
+        eager.step += 1
+        for tag in b:
+            torch.testing.assert_close(a[tag], b[tag], rtol=1e-4, atol=1e-5, msg=f"{tag} at step {step + 1}")
+    assert graphed.run_updates.graph is not None
+    assert torch.equal(graphed.rng.get_state(), eager.rng.get_state())
+    assert float(graphed.opt_d.param_groups[0]["lr"]) == pytest.approx(eager.opt_d.param_groups[0]["lr"], rel=1e-6)
+    assert eager.opt_d.param_groups[0]["lr"] < eager.cfg.optim.lr_d  # the decay moved it
+    mine, theirs = graphed.state_dict(), eager.state_dict()
+    for part in ("generator", "critic"):
+        for key, value in theirs[part].items():
+            torch.testing.assert_close(mine[part][key], value, rtol=1e-4, atol=1e-5, msg=f"{part}.{key}")
+    if eager.ema is not None:
+        for x, y in zip(graphed.ema.parameters(), eager.ema.parameters(), strict=True):
+            torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-5)
+    assert graphed.watch.first_bad() is None and len(eager.watch.index) == 0
+
+
+def test_a_graphed_runs_checkpoint_resumes_on_the_cpu(tmp_path):
+    """Checkpoints hold float learning rates and non-capturable optimizer groups: a CUDA graph run
+    resumes on the CPU (and the CPU run's checkpoint back on CUDA, graphed)."""
+    common = ["experiment=toy_wgan_gp", "model.width=64", "optim.decay=linear", "eval.every=0", "log_every=5"]
+    result = run_cli("train", *common, "device=cuda", "train.cuda_graph=true", "steps=10", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    assert "CUDA graph: on" in (tmp_path / "train.log").read_text()
+    state = torch.load(tmp_path / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)
+    group = state["opt_d"]["param_groups"][0]
+    assert isinstance(group["lr"], float) and group["capturable"] is False
+    for device, steps in (("cpu", 15), ("cuda", 20)):
+        result = run_cli("train", *common, f"device={device}", f"train.cuda_graph={str(device == 'cuda').lower()}",
+                         f"steps={steps}", f"hydra.run.dir={tmp_path}")
+        assert result.returncode == 0, result.stderr
+        assert f"last.pt at step {steps - 5}" in (tmp_path / "train.log").read_text()  # resumed there
+        state = torch.load(tmp_path / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)
+        assert state["step"] == steps
+        assert state["opt_d"]["param_groups"][0]["lr"] == 0.0  # the linear decay reaches zero at the last step
+    assert [s for s, _ in scalars(tmp_path)["loss/critic"]] == list(range(5, 25, 5))

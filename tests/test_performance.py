@@ -137,3 +137,39 @@ def test_the_ema_update_matches_averaged_model_to_the_bit():
     for (name, a), b in zip(theirs.state_dict().items(), ours.state_dict().values()):
         assert torch.equal(a, b), name
     assert not torch.equal(ours.module[0].weight, model[0].weight)  # an average, not a copy
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\(\)`")
+@pytest.mark.parametrize("name", ["adam", "rmsprop"])
+def test_capturable_optimizers_follow_the_schedule_and_save_portably(name):
+    """What a CUDA graph's optimizer step relies on (wgan_cli/graphs.py), on this torch: a scheduler
+    fills the device learning-rate tensor in place (a captured step reads that tensor; a new float
+    would never reach it), and the saved state holds a float rate, not capturable, which a plain
+    optimizer loads and steps with on any device."""
+    from omegaconf import OmegaConf
+
+    from wgan_cli.graphs import lr_on_device, portable
+    from wgan_cli.trainer import make_optimizer, make_scheduler
+
+    cfg = OmegaConf.create({"name": name, "betas": [0.5, 0.9], "decay": "linear"})
+    params = [torch.nn.Parameter(torch.ones(3))]
+    opt = make_optimizer(cfg, params, 1e-3, torch.device("cpu"))
+    sched = make_scheduler(cfg, opt, steps=10)
+    lr_on_device(opt, torch.device("cpu"))
+    lr = opt.param_groups[0]["lr"]
+    assert isinstance(lr, torch.Tensor) and opt.param_groups[0]["capturable"]
+    for _ in range(4):
+        sched.step()
+    assert opt.param_groups[0]["lr"] is lr and float(lr) == pytest.approx(1e-3 * 0.6)
+    assert sched.get_last_lr()[0] == pytest.approx(1e-3 * 0.6)
+
+    saved = portable(opt.state_dict())
+    assert saved["param_groups"][0]["lr"] == pytest.approx(1e-3 * 0.6)
+    assert isinstance(saved["param_groups"][0]["lr"], float) and not saved["param_groups"][0]["capturable"]
+    assert opt.param_groups[0]["lr"] is lr  # the live optimizer keeps its tensor
+    plain = make_optimizer(cfg, [torch.nn.Parameter(torch.ones(3))], 1.0, torch.device("cpu"))
+    plain.load_state_dict(saved)
+    plain.param_groups[0]["params"][0].grad = torch.ones(3)
+    plain.step()
+    assert plain.param_groups[0]["lr"] == pytest.approx(1e-3 * 0.6)
+    assert not torch.equal(plain.param_groups[0]["params"][0], torch.ones(3))

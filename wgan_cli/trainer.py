@@ -31,6 +31,7 @@ from wgan_cli.device import resolve_device
 from wgan_cli.divergence import LossWatch
 from wgan_cli.distributed import Shard, any_rank, barrier, current_shard, mean_over_ranks, wrap
 from wgan_cli.errors import ConfigError, UserError
+from wgan_cli.graphs import WARMUP, StepGraph, lr_on_device, portable
 from wgan_cli.interrupts import Interrupted, StopRequests
 from wgan_cli.loss import LOSSES
 from wgan_cli.metrics.fid_monitor import FidMonitor
@@ -143,12 +144,31 @@ class Trainer:
         self.step = 0
         self.skipped = 0  # optimizer updates dropped under train.on_nan=skip
         self.watch = LossWatch(self.device) if _value(cfg.train.on_nan) == "stop" else None
+        self.graph_off = self.why_no_graph()  # None: each generator step replays as one CUDA graph
+        if self.graph_off is None:
+            for opt in (self.opt_g, self.opt_d):
+                lr_on_device(opt, self.device)
         self.best_fid = float("inf")
         self.best: dict[str, float] = {}  # the lowest w1/exact and FID over the evaluations so far
         self.resumed_from = starting_checkpoint(cfg, self.run_dir)
         if self.resumed_from is not None:
             self.resume(self.resumed_from)
         self.fid = FidMonitor(cfg, self.data, self.device) if cfg.fid.every and self.shard.is_main else None
+        self.run_updates = self.updates if self.graph_off else StepGraph(self.updates, [self.rng])
+
+    def why_no_graph(self) -> str | None:
+        """Why the generator steps run eagerly, or None when they replay as a CUDA graph."""
+        if not self.cfg.train.cuda_graph:
+            return "train.cuda_graph=false (the default until it has run on a GPU)"
+        if self.device.type != "cuda":
+            return "not on CUDA"
+        if self.shard.world > 1:
+            return "data parallel over several processes"
+        if self.watch is None:
+            return "train.on_nan=skip decides on the host at every update"
+        if not self.data.on_device:
+            return "the data streams from the host"
+        return None
 
     # -- sampling -------------------------------------------------------------------------
     @property
@@ -163,7 +183,25 @@ class Trainer:
 
     # -- one generator step -----------------------------------------------------------------
     def train_step(self) -> dict[str, Tensor]:
+        """One generator step: the optimizer updates (a CUDA graph's replay where possible), then
+        the NaN guard's bookkeeping, the EMA update and the schedulers, on the host's side."""
+        stats, updates = self.run_updates()
+        if self.watch is not None:
+            for terms in updates:
+                if self.watch.room() < len(terms):  # no log step for long: check now
+                    self.check_finite()
+                self.watch.add(self.step + 1, terms)
+        if self.ema is not None and self.step >= self.cfg.ema.start:
+            update_ema(self.ema, self.G, self.cfg.ema.decay)
+        self.sched_g.step()
+        self.sched_d.step()
+        return stats
+
+    def updates(self) -> tuple[dict[str, Tensor], list[dict[str, Tensor | None]]]:
+        """``n_critic`` critic updates and one generator update; returns the logged stats and each
+        update's loss terms. Touches nothing on the host, so it can be captured as a CUDA graph."""
         cfg, B, rows = self.cfg, self.cfg.batch_size, self.shard.rows
+        updates: list[dict[str, Tensor | None]] = []
         z = self.noise(cfg.n_critic * B, self.rng).view(cfg.n_critic, B, -1)
         with torch.no_grad(), self.autocast():  # G is fixed during the critic steps: one forward for all
             fakes = self.G(torch.cat([rows(zk) for zk in z])).float().chunk(cfg.n_critic)
@@ -176,7 +214,8 @@ class Trainer:
             loss_d = self.loss.critic(f_real, f_fake)
             penalty = self.strategy.penalty(self.D, real, fake, self.rng, self.shard)
             total_d = loss_d if penalty is None else loss_d + penalty
-            if self.finite({"loss/critic": loss_d, "loss/penalty": penalty}):
+            updates.append({"loss/critic": loss_d, "loss/penalty": penalty})
+            if self.finite(updates[-1]):
                 self.opt_d.zero_grad(set_to_none=True)
                 total_d.backward()
                 self.opt_d.step()
@@ -186,35 +225,31 @@ class Trainer:
         with self.autocast():
             f_g = self.D(self.G_train(rows(self.noise(cfg.batch_size_g or B, self.rng)))).float()
         loss_g = self.loss.generator(f_g)
-        if self.finite({"loss/generator": loss_g}):
+        updates.append({"loss/generator": loss_g})
+        if self.finite(updates[-1]):
             self.opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             self.opt_g.step()
         self.D.requires_grad_(True)
-        if self.ema is not None and self.step >= cfg.ema.start:
-            update_ema(self.ema, self.G, cfg.ema.decay)
-        self.sched_g.step()
-        self.sched_d.step()
 
         stats = {"loss/critic": total_d.detach(), "loss/generator": loss_g.detach()}
         stats["w1/critic_batch"] = (f_real.mean() - f_fake.mean()).detach()
         if penalty is not None:
             stats["loss/penalty"] = penalty.detach()
-        return stats
+        return stats, updates
 
     def autocast(self) -> torch.autocast:
         """``train.amp=bf16``: forward passes in bfloat16 (no loss scaling needed: bf16 has float32's
         range). The penalty computes its double backward in float32 regardless (critic/gp.py)."""
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+        # a CUDA graph cannot keep autocast's cache of cast weights across replays
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16,
+                              cache_enabled=self.graph_off is not None)
 
     def finite(self, terms: dict[str, Tensor | None]) -> bool:
         """Under ``train.on_nan=skip``: True when every term is finite, else the update is skipped
-        (one host synchronization per update). Under ``stop``: True; the terms are checked later,
-        all at once, by ``check_finite`` (no synchronization per update)."""
+        (one host synchronization per update). Under ``stop``: True; ``train_step`` hands the terms
+        to the watch, checked later all at once by ``check_finite`` (no synchronization per update)."""
         if self.watch is not None:
-            if self.watch.room() < len(terms):  # no log step for long: check now
-                self.check_finite()
-            self.watch.add(self.step + 1, terms)
             return True
         bad = {name: t for name, t in terms.items() if t is not None and not bool(torch.isfinite(t).all())}
         if not bad:
@@ -301,8 +336,8 @@ class Trainer:
             "generator": self.G.state_dict(),
             "critic": self.D.state_dict(),
             "ema": None if self.ema is None else self.ema.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
+            "opt_g": portable(self.opt_g.state_dict()),
+            "opt_d": portable(self.opt_d.state_dict()),
             "sched_g": self.sched_g.state_dict(),
             "sched_d": self.sched_d.state_dict(),
             "rng": self.rng.get_state(),
@@ -325,6 +360,9 @@ class Trainer:
             self.ema.load_state_dict(state["ema"])
         for name in ("opt_g", "opt_d", "sched_g", "sched_d"):
             getattr(self, name).load_state_dict(state[name])
+        if self.graph_off is None:
+            for opt in (self.opt_g, self.opt_d):
+                lr_on_device(opt, self.device)
         self.rng.set_state(state["rng"])
         self.fixed_noise = state["fixed_noise"].to(self.device)
         self.best_fid = state.get("best_fid", float("inf"))
@@ -362,6 +400,9 @@ class Trainer:
             "training %s on %s with critic=%s, %d steps, n_critic=%d, device %s; run dir %s",
             cfg.model.name, cfg.data.name, cfg.critic.name, cfg.steps, cfg.n_critic, self.device, self.run_dir,
         )
+        if self.device.type == "cuda":
+            log.info("CUDA graph: %s", "on (each generator step replays as one graph after %d eager steps)"
+                     % WARMUP if self.graph_off is None else f"off: {self.graph_off}")
         if self.step >= cfg.steps:
             log.info("the run is complete (step %d of %d); nothing to train", self.step, cfg.steps)
             return self.evaluate()

@@ -19,6 +19,7 @@ class DataSource:
     """Samples of the real distribution P, already on ``device``."""
 
     shape: tuple[int, ...]  # shape of one sample
+    on_device = True  # ``sample`` runs on the device alone (no host work): a CUDA graph can capture it
 
     def __init__(self, cfg: DataConfig, device: torch.device) -> None:
         self.cfg = cfg

@@ -169,6 +169,7 @@ class ImageFolder(ImageSource):
         if not self.files:
             raise DataError(f"data.path={cfg.path}: no image files in this folder")
         self.streaming = len(self.files) * 3 * cfg.size**2 > cfg.max_memory_mb * 2**20
+        self.on_device = not self.streaming
         if not self.streaming:
             super().__init__(cfg, device)
             return
