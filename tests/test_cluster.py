@@ -11,6 +11,7 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from omegaconf import OmegaConf
 
@@ -118,3 +119,35 @@ def test_a_missing_plugin_names_the_extra_to_install(tmp_path):
             next(ln for ln in result.stderr.splitlines() if ln.startswith("wgan-cli: error:"))]
         assert f"pip install 'wgan-cli[{extra}]'" in result.stderr
     assert not (tmp_path / "outputs").exists()
+
+
+def test_a_sweep_job_of_two_submitit_tasks_is_one_data_parallel_run(tmp_path):
+    """``hydra.launcher.tasks_per_node=2``: submitit starts two processes per job (srun's tasks on
+    SLURM); they join one gloo group from submitit's variables and take the steps one process with
+    the whole batch takes, to float rounding. Rank 0 alone writes the log, events, checkpoint and
+    summary of each job."""
+    sweep = tmp_path / "sweep"
+    args = ["model.width=32", "batch_size=32", "eval.n=100", "steps=4", "log_every=1", "eval.every=0"]
+    env = {"OMP_NUM_THREADS": "1"}
+    result = run_cli("train", "-m", "hydra/launcher=submitit_local", "hydra.launcher.tasks_per_node=2",
+                     "critic=gp,sn", *args, f"hydra.sweep.dir={sweep}", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for job, critic in enumerate(["gp", "sn"]):
+        run = sweep / str(job)
+        single = run_cli("train", f"critic={critic}", *args, f"hydra.run.dir={tmp_path / critic}", cwd=tmp_path,
+                         env=env)
+        assert single.returncode == 0, single.stderr
+        text = (run / "train.log").read_text()
+        assert "data parallel over 2 processes" in text
+        assert text.count("training mlp") == 1  # rank 1 left the shared log to rank 0
+        assert len(list((run / "tb").iterdir())) == 1
+        assert [p.name for p in (run / "checkpoints").iterdir()] == ["last.pt"]
+        assert json.loads((run / "summary.json").read_text())["status"] == "completed"
+        ours, reference = scalars(run)["loss/critic"], scalars(tmp_path / critic)["loss/critic"]
+        assert [s for s, _ in ours] == [1, 2, 3, 4]
+        assert [v for _, v in ours] == pytest.approx([v for _, v in reference], rel=1e-5, abs=1e-6)
+        a = torch.load(run / "checkpoints" / "last.pt", weights_only=False)
+        b = torch.load(tmp_path / critic / "checkpoints" / "last.pt", weights_only=False)
+        for part in ("generator", "critic"):
+            for key, value in b[part].items():
+                torch.testing.assert_close(a[part][key], value, rtol=1e-5, atol=1e-6, msg=f"{part}.{key}")

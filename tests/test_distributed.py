@@ -55,5 +55,5 @@ def test_a_batch_that_does_not_split_over_the_ranks_is_one_line(tmp_path):
                             env={"OMP_NUM_THREADS": "1", "PATH": str(Path(sys.executable).parent)})
     assert result.returncode != 0
     errors = [ln for ln in result.stderr.splitlines() if ln.startswith("wgan-cli: error:")]
-    assert errors and all("batch_size=33: under torchrun the global batch must divide by the 2" in e for e in errors)
+    assert errors and all("batch_size=33: split over 2 processes (torchrun or submitit tasks), the global batch must divide by 2" in e for e in errors)
     assert "/wgan_cli/" not in result.stderr  # no traceback of ours (torchrun prints its own agent's)

@@ -62,16 +62,39 @@ def setup(args: list[str]) -> list[str]:
     if any(a in ("-m", "--multirun") for a in args):
         raise UserError("torchrun runs one training run over several processes; a sweep (-m) cannot run under "
                         "it: start one torchrun per configuration")
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if torch.cuda.is_available():
-        torch.cuda.set_device(local_rank)
-    dist.init_process_group(backend="cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo")
+    join_group()
     run_dir = [time.strftime("outputs/%Y-%m-%d/%H-%M-%S")]
     dist.broadcast_object_list(run_dir, src=0)
     extra = [] if any(a.startswith("hydra.run.dir=") for a in args) else [f"hydra.run.dir={run_dir[0]}"]
     if dist.get_rank() != 0:
         extra += ["hydra.output_subdir=null", "hydra/job_logging=none", "hydra/hydra_logging=none"]
     return [*args, *extra]
+
+
+def join_group() -> None:
+    """Join the process group that torchrun's variables describe (MASTER_ADDR, MASTER_PORT, RANK,
+    WORLD_SIZE, LOCAL_RANK); on CUDA this process takes GPU LOCAL_RANK."""
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local_rank)
+    dist.init_process_group(backend="cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo")
+
+
+def join_submitit_tasks() -> bool:
+    """Inside a submitit job of several tasks (``hydra.launcher.tasks_per_node=N``, ``nodes=M``):
+    make its tasks one data-parallel run, as torchrun's workers would be. submitit's
+    ``TorchDistributedEnvironment`` sets torchrun's variables from SLURM's (or its local executor's):
+    MASTER_ADDR the job's first node, MASTER_PORT drawn from the job id, RANK, WORLD_SIZE,
+    LOCAL_RANK. Returns whether this process joined a group (then ``teardown`` at the job's end)."""
+    if not os.environ.get("SUBMITIT_EXECUTOR") or launched() or (dist.is_available() and dist.is_initialized()):
+        return False
+    import submitit
+
+    if submitit.JobEnvironment().num_tasks == 1:
+        return False
+    submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+    join_group()
+    return True
 
 
 def teardown(wait: bool = False) -> None:

@@ -35,8 +35,25 @@ def compose_config(overrides: list[str]) -> DictConfig:
 
 @hydra.main(version_base=None, config_path=CONFIG_PATH, config_name="config")
 def train(cfg: DictConfig) -> float:
-    """One run. Inside a multirun, a failing job is recorded (summary.json, status failed, the
-    one-line reason) and returns NaN so that the sweep goes on; alone, it exits with one line."""
+    """One run. A sweep job of several submitit tasks (``hydra.launcher.tasks_per_node=N``) is one
+    data-parallel run over them, as under torchrun."""
+    from wgan_cli import distributed
+
+    joined = distributed.join_submitit_tasks()
+    try:
+        value = run(cfg, joined)
+    except BaseException:
+        if joined:
+            distributed.teardown()
+        raise
+    if joined:
+        distributed.teardown(wait=True)
+    return value
+
+
+def run(cfg: DictConfig, task_group: bool = False) -> float:
+    """Inside a multirun, a failing job is recorded (summary.json, status failed, the one-line
+    reason) and returns NaN so that the sweep goes on; alone, it exits with one line."""
     from hydra.types import RunMode
 
     from wgan_cli.distributed import current_shard
@@ -51,9 +68,13 @@ def train(cfg: DictConfig) -> float:
     record = {"overrides": list(hydra_cfg.overrides.task), "job": hydra_cfg.job.num if in_sweep else None,
               "host": socket.gethostname(), "pid": os.getpid()}
     start, trainer = time.time(), None
-    if in_sweep and cfg.device.name != "cpu":
-        use_gpu_by_job_number(hydra_cfg.job.num)
     main_rank = current_shard().is_main  # under torchrun rank 0 alone writes the summary
+    if task_group and not main_rank:  # every task of the job shares its run dir: rank 0 alone writes the log
+        for handler in [h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]:
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+    if in_sweep and cfg.device.name != "cpu" and not task_group:
+        use_gpu_by_job_number(hydra_cfg.job.num)
     try:
         trainer = Trainer(cfg, run_dir)
         metrics = trainer.fit()

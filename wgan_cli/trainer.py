@@ -71,10 +71,10 @@ def check_shardable(cfg: DictConfig, shard: Shard) -> None:
     for key in ("batch_size", "batch_size_g"):
         value = cfg[key]
         if value is not None and value % shard.world:
-            raise ConfigError(f"{key}={value}: under torchrun the global batch must divide by the {shard.world} "
-                              "processes")
+            raise ConfigError(f"{key}={value}: split over {shard.world} processes (torchrun or submitit tasks), "
+                              f"the global batch must divide by {shard.world}")
     if _value(cfg.train.on_nan) == "skip":
-        raise ConfigError("train.on_nan=skip: not under torchrun (a rank skipping an update would leave the "
+        raise ConfigError("train.on_nan=skip: not over several processes (a rank skipping an update would leave the "
                           "others waiting); use stop")
 
 
@@ -400,6 +400,9 @@ class Trainer:
             "training %s on %s with critic=%s, %d steps, n_critic=%d, device %s; run dir %s",
             cfg.model.name, cfg.data.name, cfg.critic.name, cfg.steps, cfg.n_critic, self.device, self.run_dir,
         )
+        if self.shard.world > 1:
+            log.info("data parallel over %d processes (DistributedDataParallel); rank 0 writes the run dir",
+                     self.shard.world)
         if self.device.type == "cuda":
             log.info("CUDA graph: %s", "on (each generator step replays as one graph after %d eager steps)"
                      % WARMUP if self.graph_off is None else f"off: {self.graph_off}")
