@@ -155,7 +155,7 @@ def test_capturable_optimizers_follow_the_schedule_and_save_portably(name):
     params = [torch.nn.Parameter(torch.ones(3))]
     opt = make_optimizer(cfg, params, 1e-3, torch.device("cpu"))
     sched = make_scheduler(cfg, opt, steps=10)
-    lr_on_device(opt, torch.device("cpu"))
+    lr_on_device(opt)
     lr = opt.param_groups[0]["lr"]
     assert isinstance(lr, torch.Tensor) and opt.param_groups[0]["capturable"]
     for _ in range(4):

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -95,6 +97,18 @@ def join_submitit_tasks() -> bool:
     submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
     join_group()
     return True
+
+
+@contextmanager
+def leaving_group() -> Iterator[None]:
+    """Leave the process group (if any) when the block ends: after every rank got there when it
+    ended normally, at once when it raised."""
+    try:
+        yield
+    except BaseException:
+        teardown()
+        raise
+    teardown(wait=True)
 
 
 def teardown(wait: bool = False) -> None:

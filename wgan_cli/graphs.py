@@ -57,13 +57,13 @@ class StepGraph:
         self.graph = graph
 
 
-def lr_on_device(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
-    """Make ``optimizer`` capturable: learning rates as device tensors (a captured step reads the
-    tensor, so a scheduler's ``fill_`` reaches it) and step counts on the device."""
+def lr_on_device(optimizer: torch.optim.Optimizer) -> None:
+    """Make ``optimizer`` capturable: learning rates as tensors on the parameters' device (a captured
+    step reads the tensor, so a scheduler's ``fill_`` reaches it) and step counts there too."""
     for group in optimizer.param_groups:
         group["capturable"] = True
         if not isinstance(group["lr"], Tensor):
-            group["lr"] = torch.tensor(float(group["lr"]), device=device)
+            group["lr"] = torch.tensor(float(group["lr"]), device=group["params"][0].device)
     for param, state in optimizer.state.items():
         if "step" in state:
             state["step"] = state["step"].to(device=param.device, dtype=torch.float32)

@@ -39,19 +39,13 @@ def train(cfg: DictConfig) -> float:
     data-parallel run over them, as under torchrun."""
     from wgan_cli import distributed
 
-    joined = distributed.join_submitit_tasks()
-    try:
-        value = run(cfg, joined)
-    except BaseException:
-        if joined:
-            distributed.teardown()
-        raise
-    if joined:
-        distributed.teardown(wait=True)
-    return value
+    if not distributed.join_submitit_tasks():
+        return run(cfg)
+    with distributed.leaving_group():
+        return run(cfg)
 
 
-def run(cfg: DictConfig, task_group: bool = False) -> float:
+def run(cfg: DictConfig) -> float:
     """Inside a multirun, a failing job is recorded (summary.json, status failed, the one-line
     reason) and returns NaN so that the sweep goes on; alone, it exits with one line."""
     from hydra.types import RunMode
@@ -68,12 +62,13 @@ def run(cfg: DictConfig, task_group: bool = False) -> float:
     record = {"overrides": list(hydra_cfg.overrides.task), "job": hydra_cfg.job.num if in_sweep else None,
               "host": socket.gethostname(), "pid": os.getpid()}
     start, trainer = time.time(), None
-    main_rank = current_shard().is_main  # under torchrun rank 0 alone writes the summary
-    if task_group and not main_rank:  # every task of the job shares its run dir: rank 0 alone writes the log
+    shard = current_shard()
+    main_rank = shard.is_main  # under torchrun rank 0 alone writes the summary
+    if not main_rank:  # submitit's tasks share the job's run dir and its log file: rank 0 alone writes it
         for handler in [h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]:
             logging.getLogger().removeHandler(handler)
             handler.close()
-    if in_sweep and cfg.device.name != "cpu" and not task_group:
+    if in_sweep and cfg.device.name != "cpu" and shard.world == 1:
         use_gpu_by_job_number(hydra_cfg.job.num)
     try:
         trainer = Trainer(cfg, run_dir)
@@ -114,11 +109,7 @@ def main() -> None:
     install_one_line_errors()
     if distributed.launched():  # under torchrun: join the group; every rank writes to rank 0's run dir
         sys.argv[1:] = run_and_report(lambda: distributed.setup(sys.argv[1:]))
-    try:
+    with distributed.leaving_group():
         run_and_report(train)  # also the errors Hydra raises before its own reporter (bad flag combinations)
-    except BaseException:
-        distributed.teardown()
-        raise
-    distributed.teardown(wait=True)
     if sweep.failed_jobs:
         sys.exit(min(sweep.failed_jobs, 125))  # the exit code says how many jobs failed

@@ -147,7 +147,7 @@ class Trainer:
         self.graph_off = self.why_no_graph()  # None: each generator step replays as one CUDA graph
         if self.graph_off is None:
             for opt in (self.opt_g, self.opt_d):
-                lr_on_device(opt, self.device)
+                lr_on_device(opt)
         self.best_fid = float("inf")
         self.best: dict[str, float] = {}  # the lowest w1/exact and FID over the evaluations so far
         self.resumed_from = starting_checkpoint(cfg, self.run_dir)
@@ -362,7 +362,7 @@ class Trainer:
             getattr(self, name).load_state_dict(state[name])
         if self.graph_off is None:
             for opt in (self.opt_g, self.opt_d):
-                lr_on_device(opt, self.device)
+                lr_on_device(opt)
         self.rng.set_state(state["rng"])
         self.fixed_noise = state["fixed_noise"].to(self.device)
         self.best_fid = state.get("best_fid", float("inf"))
