@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import math
 import os
 import signal
@@ -167,6 +168,46 @@ def test_resume_from_a_path_continues_into_a_new_run_dir(tmp_path):
     assert result.returncode == 0, result.stderr
     assert torch.load(tmp_path / "b" / "checkpoints" / "last.pt", weights_only=True)["step"] == 15
     assert [s for s, _ in scalars(tmp_path / "b")["loss/critic"]] == list(range(11, 16))
+
+
+def test_a_checkpoint_moves_between_cpu_and_cuda_with_the_random_stream_reseeded(tmp_path, caplog):
+    """A CUDA generator saves 16 bytes (Philox seed and offset), a CPU one 5056 (Mersenne Twister):
+    resuming across that change reseeds the training stream from the saved state, the same way every
+    time. The CUDA checkpoint is written here in its real format (this machine has no GPU;
+    tests/test_cuda.py resumes a real one on the CPU)."""
+    caplog.set_level(logging.INFO)
+    cfg = compose_config(*RUN, "steps=10", "eval.every=0")
+    Trainer(cfg, tmp_path / "gpu").fit()
+    state = torch.load(tmp_path / "gpu" / "checkpoints" / "last.pt", weights_only=True)
+    state["rng"] = torch.tensor([7, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0], dtype=torch.uint8)
+    state["config"]["device"]["name"], state["rng_global"]["cuda"] = "cuda", [state["rng"]]
+    torch.save(state, tmp_path / "from_cuda.pt")
+    finals = []
+    for attempt in ("a", "b"):
+        resumed = Trainer(compose_config(*RUN, "steps=15", "eval.every=0", f"resume={tmp_path / 'from_cuda.pt'}"),
+                          tmp_path / attempt)
+        assert resumed.step == 10 and resumed.rng.get_state().numel() == 5056
+        resumed.fit()
+        finals.append(torch.load(tmp_path / attempt / "checkpoints" / "last.pt", weights_only=True))
+    assert "reseeded for cpu" in caplog.text
+    assert finals[0]["step"] == 15 and torch.equal(finals[0]["rng"], finals[1]["rng"])
+    for key, value in finals[0]["generator"].items():
+        assert torch.equal(value, finals[1]["generator"][key]), key
+    straight = Trainer(compose_config(*RUN, "steps=15", "eval.every=0", f"resume={tmp_path / 'gpu'}"), tmp_path / "c")
+    straight.fit()
+    assert not torch.equal(straight.rng.get_state(), finals[0]["rng"])  # another stream than the unchanged one
+
+
+def test_a_checkpoint_whose_tensors_do_not_load_names_the_cause(tmp_path):
+    assert run_cli("train", *RUN, "steps=5", f"hydra.run.dir={tmp_path / 'a'}").returncode == 0
+    state = torch.load(tmp_path / "a" / "checkpoints" / "last.pt", weights_only=True)
+    name = next(iter(state["generator"]))
+    del state["generator"][name]
+    torch.save(state, tmp_path / "edited.pt")
+    result = run_cli("train", *RUN, "steps=8", f"resume={tmp_path / 'edited.pt'}", f"hydra.run.dir={tmp_path / 'b'}")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "does not fit this config (steps 5 -> 8)" in result.stderr
+    assert result.stderr.count(f'Missing key(s) in state_dict: "{name}"') == 1
 
 
 @pytest.mark.parametrize("content, message", [(None, "no such checkpoint"), (b"", "empty file"),

@@ -43,17 +43,23 @@ def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: node}
 
 
-def check_compatible(state: dict[str, Any], cfg: Any, data_shape: tuple[int, ...], every_key: bool = False) -> None:
-    """A one-line error naming the keys whose values differ between the checkpoint and ``cfg``:
-    the shape-deciding keys (``SHAPE_KEYS`` and the data shape), or with ``every_key`` all of them."""
+def config_diffs(state: dict[str, Any], cfg: Any, data_shape: tuple[int, ...], every_key: bool = False) -> list[str]:
+    """``key old -> new`` for the keys whose values differ between the checkpoint and ``cfg``: the
+    shape-deciding keys (``SHAPE_KEYS`` and the data shape), or with ``every_key`` all of them."""
     old = flatten(state["config"])
     new = flatten(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
-    keys = sorted(set(old) | set(new))
+    keys = sorted((set(old) | set(new)) - {"resume"})
     if not every_key:
         keys = [k for k in keys if any(k == s or k.startswith(s + ".") for s in SHAPE_KEYS)]
     diffs = [f"{k} {old.get(k, '(unset)')} -> {new.get(k, '(unset)')}" for k in keys if old.get(k) != new.get(k)]
     if tuple(state["data_shape"]) != tuple(data_shape):
         diffs.append(f"data shape {tuple(state['data_shape'])} -> {tuple(data_shape)}")
+    return diffs
+
+
+def check_compatible(state: dict[str, Any], cfg: Any, data_shape: tuple[int, ...]) -> None:
+    """A one-line error naming each shape-deciding key that differs, with both values."""
+    diffs = config_diffs(state, cfg, data_shape)
     if diffs:
         raise ConfigError(
             f"resume: the checkpoint was trained with a different model ({'; '.join(diffs)}); use the "

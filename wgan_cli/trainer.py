@@ -7,6 +7,7 @@ penalty, optimizer step, the strategy's ``after_step``), then one generator step
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import os
@@ -40,7 +41,7 @@ from wgan_cli.metrics.w1 import exact_w1, sliced_w1
 from wgan_cli.model import MODELS
 from wgan_cli.plots import critic_field, sample_grid
 from wgan_cli.sweep import METRICS
-from wgan_cli.resume import check_compatible, hydra_record, restore_hydra_record, starting_checkpoint
+from wgan_cli.resume import check_compatible, config_diffs, hydra_record, restore_hydra_record, starting_checkpoint
 from wgan_cli.tracking import Tracker
 
 log = logging.getLogger("wgan_cli")
@@ -363,7 +364,7 @@ class Trainer:
         if self.graph_off is None:
             for opt in (self.opt_g, self.opt_d):
                 lr_on_device(opt)
-        self.rng.set_state(state["rng"])
+        self.restore_rng(state["rng"])
         self.fixed_noise = state["fixed_noise"].to(self.device)
         self.best_fid = state.get("best_fid", float("inf"))
         self.skipped = state.get("skipped", 0)
@@ -371,17 +372,29 @@ class Trainer:
         if "rng_global" in state:
             set_rng_state(state["rng_global"])
 
+    def restore_rng(self, saved: Tensor) -> None:
+        """The training generator's saved state. A CPU generator (Mersenne Twister, 5056 bytes) and a
+        CUDA one (Philox seed and offset, 16 bytes) cannot take each other's state: across that device
+        change the stream is reseeded from a hash of the saved state, the same seed on every resume."""
+        if saved.numel() == self.rng.get_state().numel():
+            self.rng.set_state(saved)
+            return
+        seed = int.from_bytes(hashlib.sha256(saved.cpu().numpy().tobytes()).digest()[:8], "little") >> 1
+        self.rng.manual_seed(seed)
+        log.info("the checkpoint's random stream was drawn on another device type; reseeded for %s, so the "
+                 "run from here differs from one that stayed there", self.device.type)
+
     def resume(self, path: Path) -> None:
         """Continue from ``path``; a config that changes shapes is an error naming the keys, and
         the run dir's ``.hydra`` record (just rewritten by Hydra) is put back as it was."""
-        state = load_checkpoint(path, self.device)
+        state = load_checkpoint(path)  # on the CPU: RNG states stay there, load_state_dict moves the rest
         try:
             check_compatible(state, self.cfg, self.data.shape)
             try:
                 self.load_state_dict(state)
             except (RuntimeError, KeyError, ValueError) as ex:
-                check_compatible(state, self.cfg, self.data.shape, every_key=True)
-                raise UserError(f"resume: {path} does not fit this config: {str(ex).splitlines()[0]}") from ex
+                diffs = "; ".join(config_diffs(state, self.cfg, self.data.shape, every_key=True))
+                raise ConfigError(f"resume: {path} does not fit this config ({diffs or 'no key differs'})") from ex
         except UserError:
             if path == self.run_dir / "checkpoints" / "last.pt":
                 restore_hydra_record(self.run_dir, state.get("hydra_record"))
