@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The CUDA session of issue 8 on a lent GPU machine: the CUDA tests, then bench_train.py's table,
 # and the CIFAR-10 presets.
-#   scripts/bench_gpu.sh tests|table|graph|presets [OUT_DIR [PYTEST ARGS]]   (graph: the table with CUDA graphs)
+#   scripts/bench_gpu.sh tests|table|eager|deterministic|presets [OUT_DIR [PYTEST ARGS]]
+#   (eager: the table without CUDA graphs; deterministic: a few rows with deterministic=true)
 # Wheels for what the machine lacks travel in .whl/ (see the README's performance section).
 set -euo pipefail
 out=${2:-${OUT:-/tmp}}
@@ -19,6 +20,7 @@ case $1 in
          python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py \
            tests/test_performance.py::test_the_gradient_penalty_stays_float32_under_bf16_autocast "${@:3}" 2>&1 | tee "$out/tests.log" ;;
   table) bench 2>&1 | tee "$out/table.md" ;;
-  graph) bench --set train.cuda_graph=true 2>&1 | tee "$out/graph.md" ;;
+  eager) bench --set train.cuda_graph=false 2>&1 | tee "$out/eager.md" ;;
+  deterministic) bench --configs toy_gp,cnn32_gp,cnn32_sn --set deterministic=true 2>&1 | tee "$out/deterministic.md" ;;
   presets) bench --configs presets 2>&1 | tee "$out/presets.md" ;;
 esac

@@ -6,8 +6,8 @@ tutorials and the WGAN-GP authors' code write it, on the same models, batch, n_c
 
 The reference loop (``reference_step`` below): per critic step a fresh generator forward, separate
 critic forwards on the real, the fake and the interpolated batch, and the penalty through
-``torch.autograd.grad(create_graph=True)``. The trainer (logging and evaluation off; with
-``--set train.cuda_graph=true`` each step on CUDA a CUDA graph's replay): one generator
+``torch.autograd.grad(create_graph=True)``. The trainer (logging and evaluation off; on CUDA
+each step a CUDA graph's replay unless ``--set train.cuda_graph=false``): one generator
 forward for the fakes of all n_critic steps, one critic forward over real and fake together.
 The two alternate in rounds of about ``--seconds`` each, in one process; the ratio is the median of
 the per-round ratios. Also printed: the achieved FLOP rate (FLOPs of one step counted by

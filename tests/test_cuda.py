@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from conftest import compose_config, run_cli, scalars
-from wgan_cli.graphs import WARMUP
+from wgan_cli.graphs import WARMUP, lr_on_device
 from wgan_cli.trainer import Trainer
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (CI has none)")
@@ -25,6 +25,13 @@ CASES = {
     "resnet32_clip": ["model=resnet32", "critic=clip", "batch_size=16", "model.d_channels=32", "model.g_channels=32",
                       *DIGITS32],
 }
+
+
+@pytest.fixture
+def deterministic_restored():
+    """``deterministic=true`` turns PyTorch's deterministic algorithms on for the whole process."""
+    yield
+    torch.use_deterministic_algorithms(False)
 
 
 def cuda_trainer(tmp_path, *overrides: str) -> Trainer:
@@ -87,33 +94,43 @@ def test_a_cuda_run_through_the_cli(tmp_path):
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_a_graphed_step_takes_the_eager_steps(name, tmp_path):
+def test_a_graphed_step_takes_the_eager_steps(name, tmp_path, deterministic_restored):
     """Replaying the captured step trains exactly as eager steps do: the same random numbers (the
     training generator's offset advances per replay), learning rates that follow the linear decay
     (the schedulers fill the optimizers' lr tensors), the EMA, BatchNorm and SN buffers, the same
-    weights after steps before, at and after the capture."""
-    overrides = [*CASES[name], "optim.decay=linear", "steps=12"]
+    weights and the same NaN-guard entries after steps before, at and after the capture.
+
+    Deterministic kernels on both sides (otherwise cuDNN's atomics make two eager runs differ), and
+    the eager side's optimizers capturable too: PyTorch's capturable RMSprop rounds differently
+    (it divides by -lr instead of multiplying), which RMSprop's normalization of the clip critic's
+    tiny gradients lifts to 1% in the weights within 8 steps."""
+    overrides = [*CASES[name], "optim.decay=linear", "steps=12", "deterministic=true"]
     graphed = cuda_trainer(tmp_path / "graph", *overrides, "train.cuda_graph=true")
     eager = cuda_trainer(tmp_path / "eager", *overrides, "train.cuda_graph=false")
     assert graphed.graph_off is None and eager.graph_off.startswith("train.cuda_graph=false")
+    for opt in (eager.opt_g, eager.opt_d):
+        lr_on_device(opt)
     for step in range(8):
         a, b = graphed.train_step(), eager.train_step()
         graphed.step += 1
         eager.step += 1
         for tag in b:
-            torch.testing.assert_close(a[tag], b[tag], rtol=1e-4, atol=1e-5, msg=f"{tag} at step {step + 1}")
+            torch.testing.assert_close(a[tag], b[tag], rtol=1e-5, atol=1e-7,
+                                       msg=lambda m, tag=tag, step=step: f"{tag} at step {step + 1}: {m}")
     assert graphed.run_updates.graph is not None
     assert torch.equal(graphed.rng.get_state(), eager.rng.get_state())
-    assert float(graphed.opt_d.param_groups[0]["lr"]) == pytest.approx(eager.opt_d.param_groups[0]["lr"], rel=1e-6)
-    assert eager.opt_d.param_groups[0]["lr"] < eager.cfg.optim.lr_d  # the decay moved it
+    assert float(graphed.opt_d.param_groups[0]["lr"]) == pytest.approx(float(eager.opt_d.param_groups[0]["lr"]), rel=1e-6)
+    assert float(eager.opt_d.param_groups[0]["lr"]) < eager.cfg.optim.lr_d  # the decay moved it
     mine, theirs = graphed.state_dict(), eager.state_dict()
     for part in ("generator", "critic"):
         for key, value in theirs[part].items():
-            torch.testing.assert_close(mine[part][key], value, rtol=1e-4, atol=1e-5, msg=f"{part}.{key}")
+            torch.testing.assert_close(mine[part][key], value, rtol=1e-5, atol=1e-7,
+                                       msg=lambda m, key=f"{part}.{key}": f"{key}: {m}")
     if eager.ema is not None:
         for x, y in zip(graphed.ema.parameters(), eager.ema.parameters(), strict=True):
-            torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-5)
-    assert graphed.watch.first_bad() is None and len(eager.watch.index) == 0
+            torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-7)
+    assert graphed.watch.index == eager.watch.index and len(eager.watch.index) > 0
+    assert graphed.watch.first_bad() is None and eager.watch.first_bad() is None
 
 
 def test_a_graphed_runs_checkpoint_resumes_on_the_cpu(tmp_path):

@@ -82,7 +82,7 @@ class Precision(str, Enum):
 class TrainConfig:
     on_nan: NanPolicy = NanPolicy.stop  # a NaN or Inf loss
     amp: Precision = Precision.fp32  # mixed precision of the training steps (evaluation is float32)
-    cuda_graph: bool = False  # on CUDA, replay each generator step as one CUDA graph (not yet run on a GPU)
+    cuda_graph: bool = True  # on CUDA, replay each generator step as one CUDA graph
 
 
 @dataclass

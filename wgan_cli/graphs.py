@@ -8,8 +8,9 @@ the device, optimizers with ``capturable=True`` whose learning rates are device 
 schedulers ``fill_`` them), and the training ``torch.Generator`` registered with the graph, so each
 replay draws fresh numbers and advances its offset exactly as the eager step would.
 
-Not yet run on a GPU (the session that wrote it had none): off by default until
-tests/test_cuda.py's graph tests pass on one (``scripts/bench_gpu.sh tests``).
+On an H100 (tests/test_cuda.py): replays equal eager steps to float32 rounding under
+deterministic kernels, with no host synchronization; 8.5x the reference loop on the toy GP, where
+eager steps gave 1.1x (README, Measured).
 """
 
 from __future__ import annotations

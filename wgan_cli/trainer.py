@@ -160,7 +160,7 @@ class Trainer:
     def why_no_graph(self) -> str | None:
         """Why the generator steps run eagerly, or None when they replay as a CUDA graph."""
         if not self.cfg.train.cuda_graph:
-            return "train.cuda_graph=false (the default until it has run on a GPU)"
+            return "train.cuda_graph=false"
         if self.device.type != "cuda":
             return "not on CUDA"
         if self.shard.world > 1:
