@@ -17,7 +17,9 @@ from wgan_cli.critic import STRATEGIES
 from wgan_cli.critic.gp import GPConfig
 from wgan_cli.critic.sn import SNConfig
 from wgan_cli.data import DATASETS
+from wgan_cli.data import images as images_module
 from wgan_cli.data.images import ImageConfig
+from wgan_cli.distributed import WHOLE, Shard
 from wgan_cli.errors import ConfigError, DataError
 from wgan_cli.loss import LOSSES
 from wgan_cli.model import MODELS
@@ -138,11 +140,66 @@ def test_image_folder_streams_when_larger_than_the_memory_budget(tmp_path):
     for i in range(5):
         write_png(torch.full((3, 20, 20), 50 * i, dtype=torch.uint8), str(tmp_path / f"{i}.png"))
     source = build("image_folder", path=str(tmp_path), size=8, max_memory_mb=0, workers=0)
-    assert source.streaming and not hasattr(source, "images")
-    x = source.sample(12, torch.Generator().manual_seed(0))  # more than one epoch
+    assert source.streaming and not hasattr(source, "images") and not source.on_device
+    g = torch.Generator().manual_seed(0)
+    x = torch.cat([source.batch_rows(4, g, WHOLE) for _ in range(3)])  # 12 rows: two whole epochs and more
     assert x.shape == (12, 3, 8, 8)
-    values = sorted({round(v, 3) for v in x[:, 0, 0, 0].tolist()})
-    assert values == [round(50 * i / 127.5 - 1, 3) for i in range(5)]
+    first, second = sorted(x[:5, 0, 0, 0].tolist()), sorted(x[5:10, 0, 0, 0].tolist())
+    assert first == second == pytest.approx([50 * i / 127.5 - 1 for i in range(5)])  # each epoch every image once
+
+
+def stream_folder(tmp_path: Path, workers: int = 1, n: int = 23):
+    for i in range(n):
+        write_png(torch.full((3, 8, 8), 10 * i, dtype=torch.uint8), str(tmp_path / f"{i:02d}.png"))
+    return build("image_folder", path=str(tmp_path), size=8, max_memory_mb=0, workers=workers)
+
+
+def test_each_process_decodes_only_its_rows_of_a_streamed_batch(tmp_path, monkeypatch):
+    """Under data parallelism a streamed batch is cut as the trainer cuts noise (Shard.rows): rank r
+    gets rows r*b .. (r+1)*b - 1 of what one process gets, across epoch boundaries, and reads only
+    those files."""
+    g = torch.Generator().manual_seed(1)
+    whole = stream_folder(tmp_path)
+    whole_batches = [whole.batch_rows(8, g, WHOLE) for _ in range(7)]  # 56 rows: past two epochs of 23
+    read: list[Path] = []
+    real_read = images_module.read_image
+
+    def counted_read(path: Path, size: int) -> torch.Tensor:
+        read.append(path)
+        return real_read(path, size)
+
+    monkeypatch.setattr(images_module, "read_image", counted_read)
+    for rank in (0, 1):
+        read.clear()
+        source, g = stream_folder(tmp_path, workers=0), torch.Generator().manual_seed(1)  # decoded here: counted
+        for k in range(7):
+            assert torch.equal(source.batch_rows(8, g, Shard(rank=rank, world=2)), whole_batches[k][rank * 4:(rank + 1) * 4])
+        assert len(read) == 7 * 4
+
+
+def test_evaluation_draws_from_a_streamed_folder_leave_the_training_stream_alone(tmp_path):
+    plain, evaluated = stream_folder(tmp_path), stream_folder(tmp_path)
+    g1, g2 = torch.Generator().manual_seed(2), torch.Generator().manual_seed(2)
+    a = [plain.batch_rows(8, g1, WHOLE) for _ in range(2)]
+    b = [evaluated.batch_rows(8, g2, WHOLE)]
+    drawn = evaluated.sample(50, torch.Generator().manual_seed(9))  # evaluation's own generator
+    b.append(evaluated.batch_rows(8, g2, WHOLE))
+    assert drawn.shape == (50, 3, 8, 8) and drawn.min() >= -1 and drawn.max() <= 1
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_a_run_on_a_streamed_folder_trains_and_evaluates(tmp_path):
+    (tmp_path / "images").mkdir()
+    stream_folder(tmp_path / "images")
+    cfg = compose_config("data=image_folder", f"data.path={tmp_path / 'images'}", "data.size=8", "data.max_memory_mb=0",
+                         "data.workers=1", "critic=gp", "model.width=32", "batch_size=8", "steps=4", "eval.every=4",
+                         "eval.n=16", "checkpoint.every=0")
+    trainer = Trainer(cfg, tmp_path / "run")
+    assert trainer.data.streaming and trainer.graph_off in ("not on CUDA", "the data streams from the host")
+    before = [p.clone() for p in trainer.D.parameters()]
+    metrics = trainer.fit()
+    assert trainer.step == 4 and all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
+    assert metrics["w1/exact"] > 0 and any(not torch.equal(a, b) for a, b in zip(before, trainer.D.parameters()))
 
 
 def test_image_folder_errors(tmp_path):

@@ -35,11 +35,11 @@ class Shard:
     def is_main(self) -> bool:
         return self.rank == 0
 
-    def rows(self, x: Tensor) -> Tensor:
-        """Rank r's rows r*n .. (r+1)*n - 1 of a global batch of world*n rows."""
+    def rows(self, x: Tensor | list) -> Tensor | list:
+        """Rank r's rows r*n .. (r+1)*n - 1 of a global batch of world*n rows (or of a list)."""
         if self.world == 1:
             return x
-        n = x.shape[0] // self.world
+        n = len(x) // self.world
         return x[self.rank * n:(self.rank + 1) * n]
 
 

@@ -207,7 +207,7 @@ class Trainer:
         with torch.no_grad(), self.autocast():  # G is fixed during the critic steps: one forward for all
             fakes = self.G(torch.cat([rows(zk) for zk in z])).float().chunk(cfg.n_critic)
         for fake in fakes:
-            real = rows(self.data.sample(B, self.rng))
+            real = self.data.batch_rows(B, self.rng, self.shard)
             b = real.shape[0]
             with self.autocast():
                 f = self.D_train(torch.cat([real, fake])).float()  # critics have no batch statistics

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from wgan_cli.registry import Registry
+
+if TYPE_CHECKING:
+    from wgan_cli.distributed import Shard
 
 
 @dataclass
@@ -27,6 +31,10 @@ class DataSource:
 
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         raise NotImplementedError
+
+    def batch_rows(self, n: int, generator: torch.Generator, shard: Shard) -> Tensor:
+        """This process's rows of the next training batch of ``n`` (every row in a single process)."""
+        return shard.rows(self.sample(n, generator))
 
 
 DATASETS: Registry[type[DataSource]] = Registry("data")

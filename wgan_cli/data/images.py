@@ -7,15 +7,17 @@
 
 A dataset that fits in ``data.max_memory_mb`` lives on the training device as uint8
 [N, C, H, W] and batches are drawn by index there (no per-step DataLoader). A larger folder
-streams through a DataLoader with workers and pinned memory.
+streams through a DataLoader with workers and pinned memory, in shuffled epochs; under data
+parallelism each process decodes only its rows of each global batch.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +27,9 @@ from wgan_cli.config import require
 from wgan_cli.data.base import DATASETS, DataConfig, DataSource
 from wgan_cli.errors import DataError
 from wgan_cli.paths import cache_dir
+
+if TYPE_CHECKING:
+    from wgan_cli.distributed import Shard
 
 
 def default_root() -> str:
@@ -177,36 +182,53 @@ class ImageFolder(ImageSource):
         DataSource.__init__(self, cfg, device)
         self.shape = (3, cfg.size, cfg.size)
         self._batches: Iterator[Tensor] | None = None
-        self._buffer = torch.empty(0, *self.shape, dtype=torch.uint8)
 
     def load(self) -> Tensor:
         return torch.stack([read_image(f, self.cfg.size) for f in self.files])
 
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
+        """``n`` images drawn with ``generator``. Streaming (evaluation's draws): ``n`` files read
+        here, apart from the training stream, which they leave as it was."""
         if not self.streaming:
             return super().sample(n, generator)
-        while len(self._buffer) < n:
-            if self._batches is None:
-                self._batches = self._loader(generator)
-            self._buffer = torch.cat([self._buffer, next(self._batches)])
-        batch, self._buffer = self._buffer[:n], self._buffer[n:]
-        return to_unit_range(batch.to(self.device, non_blocking=True))
+        idx = torch.randint(len(self.files), (n,), device=generator.device, generator=generator).tolist()
+        return to_unit_range(torch.stack([read_image(self.files[i], self.cfg.size) for i in idx]).to(self.device))
 
-    def _loader(self, generator: torch.Generator) -> Iterator[Tensor]:
-        """Endless shuffled epochs; the shuffle is seeded from the run's generator."""
+    def batch_rows(self, n: int, generator: torch.Generator, shard: Shard) -> Tensor:
+        if not self.streaming:
+            return super().batch_rows(n, generator, shard)
+        if self._batches is None:
+            self._batches = self._loader(generator, n, shard)
+        return to_unit_range(next(self._batches).to(self.device, non_blocking=True))
+
+    def _loader(self, generator: torch.Generator, n: int, shard: Shard) -> Iterator[Tensor]:
+        """This process's rows of each global batch of ``n``, decoded by DataLoader workers; the
+        shuffle is seeded from the run's generator."""
         from torch.utils.data import DataLoader
 
         seed = int(torch.randint(2**62, (1,), device=generator.device, generator=generator))
-        files, size = self.files, self.cfg.size
+        yield from DataLoader(
+            _Files(self.files, self.cfg.size), batch_sampler=_RowsOfBatches(len(self.files), seed, n, shard),
+            num_workers=self.cfg.workers, pin_memory=self.device.type == "cuda",
+        )
+
+
+class _RowsOfBatches:
+    """Endless epochs, each a permutation of the files seeded ``seed``, ``seed + 1``, ... (what
+    ``shuffle=True`` with that generator draws), cut into global batches of ``n``: yields this
+    process's indices of each batch."""
+
+    def __init__(self, count: int, seed: int, n: int, shard: Shard) -> None:
+        self.count, self.seed, self.n, self.shard = count, seed, n, shard
+
+    def __iter__(self) -> Iterator[list[int]]:
+        def epochs() -> Iterator[int]:
+            for seed in itertools.count(self.seed):
+                yield from torch.randperm(self.count, generator=torch.Generator().manual_seed(seed)).tolist()
+
+        indices = epochs()
         while True:
-            order = torch.Generator().manual_seed(seed)
-            loader = DataLoader(
-                _Files(files, size), batch_size=256, shuffle=True, generator=order,
-                num_workers=self.cfg.workers, pin_memory=self.device.type == "cuda",
-                persistent_workers=False,
-            )
-            yield from loader
-            seed += 1
+            yield self.shard.rows(list(itertools.islice(indices, self.n)))
 
 
 class _Files(torch.utils.data.Dataset):
