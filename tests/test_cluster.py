@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -31,19 +32,23 @@ def test_the_slurm_config_composes_with_requeue_settings(tmp_path):
     assert OmegaConf.to_container(launcher)["submitit_folder"].startswith("${hydra.sweep.dir}")  # logs beside the runs
 
 
-def _submitit_task_pid(folder: Path, timeout: float = 60) -> int:
-    """The pid of the process submitit's local executor started for the job (it runs the trainer)."""
+def _submitit_task_pids(folder: Path, count: int = 1, timeout: float = 60) -> list[int]:
+    """The pids of the ``count`` processes submitit's local executor started for the job (its tasks:
+    each runs the trainer)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
+        pids = []
         for proc in Path("/proc").glob("[0-9]*"):
             try:
                 cmd = (proc / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
             if b"submitit.core._submit" in cmd and any(str(folder).encode() in c for c in cmd):
-                return int(proc.name)
+                pids.append(int(proc.name))
+        if len(pids) == count:
+            return pids
         time.sleep(0.2)
-    raise AssertionError(f"no submitit task for {folder}")
+    raise AssertionError(f"not {count} submitit tasks for {folder}")
 
 
 def test_a_preempted_submitit_job_saves_requeues_and_resumes_exactly(tmp_path):
@@ -59,7 +64,7 @@ def test_a_preempted_submitit_job_saves_requeues_and_resumes_exactly(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     proc = subprocess.Popen([CLI, "train", "-m", "hydra/launcher=submitit_local", *args, f"hydra.sweep.dir={sweep}"],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    pid = _submitit_task_pid(sweep / ".submitit")
+    (pid,) = _submitit_task_pids(sweep / ".submitit")
     log = sweep / "0" / "train.log"
     deadline = time.time() + 120
     while not (log.is_file() and "training mlp" in log.read_text()):
@@ -151,3 +156,48 @@ def test_a_sweep_job_of_two_submitit_tasks_is_one_data_parallel_run(tmp_path):
         for part in ("generator", "critic"):
             for key, value in b[part].items():
                 torch.testing.assert_close(a[part][key], value, rtol=1e-5, atol=1e-6, msg=f"{part}.{key}")
+
+
+def test_a_preempted_job_of_two_submitit_tasks_requeues_and_resumes_as_one_run(tmp_path):
+    """USR2 to both tasks of a data-parallel job (SLURM signals every task): rank 0 saves last.pt,
+    every rank stops at that step, submitit's controller starts both tasks again, and they resume
+    from last.pt and end bitwise where an uninterrupted two-process run (torchrun) ends."""
+    import subprocess
+
+    from conftest import CLI
+
+    sweep = tmp_path / "sweep"
+    args = [*TINY, "steps=800", "eval.every=0", "log_every=50", "checkpoint.every=100000"]
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"} | {"OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([CLI, "train", "-m", "hydra/launcher=submitit_local", "hydra.launcher.tasks_per_node=2",
+                             *args, f"hydra.sweep.dir={sweep}"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    pids = _submitit_task_pids(sweep / ".submitit", count=2)
+    log = sweep / "0" / "train.log"
+    deadline = time.time() + 120
+    while not (log.is_file() and "data parallel over 2 processes" in log.read_text()):
+        assert time.time() < deadline and proc.poll() is None, "the job never started training"
+        time.sleep(0.1)
+    time.sleep(2)  # some way into the run
+    for pid in pids:
+        os.kill(pid, signal.SIGUSR2)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+
+    text = log.read_text()
+    (resumed_at,) = map(int, re.findall(r"resumed from .*last\.pt at step (\d+)", text))
+    assert 0 < resumed_at < 800 and "Requeued job" in text
+    assert text.count("data parallel over 2 processes") == 2  # both attempts
+    summary = json.loads((sweep / "0" / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["steps"] == 800
+    assert [s for s, _ in scalars(sweep / "0")["loss/critic"]] == list(range(50, 801, 50))
+
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", CLI]
+    alone = subprocess.run([*torchrun, "train", *args, f"hydra.run.dir={tmp_path / 'alone'}"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=300, env=env)
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    requeued = torch.load(sweep / "0" / "checkpoints" / "last.pt", weights_only=False)
+    uninterrupted = torch.load(tmp_path / "alone" / "checkpoints" / "last.pt", weights_only=False)
+    for part in ("generator", "critic"):
+        for key, value in uninterrupted[part].items():
+            assert torch.equal(requeued[part][key], value), f"{part}.{key} differs after the requeue"
