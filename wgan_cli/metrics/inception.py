@@ -8,9 +8,10 @@ a download, only with ``fid.download=true``. A TorchScript file's 94 convolution
 onto ``InceptionV3``'s: conv weight; BN beta -> bias, mean/var -> running stats, scale 1.
 
 The batch norms are folded into the convolutions (features change by ~1e-5), and on the CPU the
-network runs channels_last (about 1.7x there; on an H100 in float32 it is 1.23x slower than NCHW). Preprocessing as NVIDIA's metrics code and torch-fidelity: quantize to uint8, resize to
-299 x 299 with TF1's ``resize_bilinear`` (align_corners=False, no half-pixel offset), then
-(x - 128) / 128. TF32 is off while extracting.
+network runs channels_last (about 1.7x there; on an H100 in float32 it is 1.23x slower than NCHW).
+Preprocessing as NVIDIA's metrics code and torch-fidelity: quantize to uint8, resize to 299 x 299
+with TF1's ``resize_bilinear`` (align_corners=False, no half-pixel offset), then (x - 128) / 128.
+TF32 is off while extracting.
 """
 
 from __future__ import annotations
