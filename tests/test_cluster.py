@@ -51,29 +51,40 @@ def _submitit_task_pids(folder: Path, count: int = 1, timeout: float = 60) -> li
     raise AssertionError(f"not {count} submitit tasks for {folder}")
 
 
-def test_a_preempted_submitit_job_saves_requeues_and_resumes_exactly(tmp_path):
-    """USR2 (SLURM's warning before a time-out or preemption) mid-run: the job saves last.pt,
-    submitit requeues it, the new attempt resumes in the same run dir and ends where an
-    uninterrupted run ends."""
+def _preempted_sweep(tmp_path: Path, args: list[str], env: dict, started: str, tasks: int = 1) -> Path:
+    """Start a one-job submitit_local sweep of ``tasks`` tasks, send USR2 (SLURM's warning before a time-out or
+    preemption) to each of its tasks some way into training (once the log shows ``started``), and
+    wait for the requeued job to finish; returns the job's run dir."""
     import subprocess
 
     from conftest import CLI
 
     sweep = tmp_path / "sweep"
-    args = [*TINY, "steps=2000", "eval.every=500", "log_every=50", "checkpoint.every=100000"]
-    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    proc = subprocess.Popen([CLI, "train", "-m", "hydra/launcher=submitit_local", *args, f"hydra.sweep.dir={sweep}"],
+    launcher = ["hydra/launcher=submitit_local", f"hydra.launcher.tasks_per_node={tasks}"]
+    proc = subprocess.Popen([CLI, "train", "-m", *launcher, *args, f"hydra.sweep.dir={sweep}"],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    (pid,) = _submitit_task_pids(sweep / ".submitit")
+    pids = _submitit_task_pids(sweep / ".submitit", count=tasks)
     log = sweep / "0" / "train.log"
     deadline = time.time() + 120
-    while not (log.is_file() and "training mlp" in log.read_text()):
+    while not (log.is_file() and started in log.read_text()):
         assert time.time() < deadline and proc.poll() is None, "the job never started training"
         time.sleep(0.1)
     time.sleep(2)  # some way into the run
-    os.kill(pid, signal.SIGUSR2)
+    for pid in pids:
+        os.kill(pid, signal.SIGUSR2)
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out
+    return sweep / "0"
+
+
+def test_a_preempted_submitit_job_saves_requeues_and_resumes_exactly(tmp_path):
+    """USR2 (SLURM's warning before a time-out or preemption) mid-run: the job saves last.pt,
+    submitit requeues it, the new attempt resumes in the same run dir and ends where an
+    uninterrupted run ends."""
+    args = [*TINY, "steps=2000", "eval.every=500", "log_every=50", "checkpoint.every=100000"]
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    run = _preempted_sweep(tmp_path, args, env, started="training mlp")
+    sweep, log = run.parent, run / "train.log"
 
     text = log.read_text()
     assert "this job is preempted" in text and "Requeued job" in text
@@ -166,23 +177,10 @@ def test_a_preempted_job_of_two_submitit_tasks_requeues_and_resumes_as_one_run(t
 
     from conftest import CLI
 
-    sweep = tmp_path / "sweep"
     args = [*TINY, "steps=800", "eval.every=0", "log_every=50", "checkpoint.every=100000"]
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"} | {"OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([CLI, "train", "-m", "hydra/launcher=submitit_local", "hydra.launcher.tasks_per_node=2",
-                             *args, f"hydra.sweep.dir={sweep}"],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    pids = _submitit_task_pids(sweep / ".submitit", count=2)
-    log = sweep / "0" / "train.log"
-    deadline = time.time() + 120
-    while not (log.is_file() and "data parallel over 2 processes" in log.read_text()):
-        assert time.time() < deadline and proc.poll() is None, "the job never started training"
-        time.sleep(0.1)
-    time.sleep(2)  # some way into the run
-    for pid in pids:
-        os.kill(pid, signal.SIGUSR2)
-    out, _ = proc.communicate(timeout=300)
-    assert proc.returncode == 0, out
+    run = _preempted_sweep(tmp_path, args, env, started="data parallel over 2 processes", tasks=2)
+    sweep, log = run.parent, run / "train.log"
 
     text = log.read_text()
     (resumed_at,) = map(int, re.findall(r"resumed from .*last\.pt at step (\d+)", text))
