@@ -45,7 +45,12 @@ def main() -> None:
     p.add_argument("--dim", type=int, default=2048, help="feature dimension for the Frechet step")
     args = p.parse_args()
 
+    import pytorch_fid.fid_score as fid_score
     from pytorch_fid.fid_score import calculate_frechet_distance
+    from scipy import linalg
+
+    if "disp" not in inspect.signature(linalg.sqrtm).parameters:  # scipy >= 1.16 dropped it; pytorch-fid 0.3 passes it
+        fid_score.linalg = SimpleNamespace(**{**vars(linalg), "sqrtm": lambda a, disp=False: (linalg.sqrtm(a), 0.0)})
 
     from wgan_cli.device import resolve_device
     from wgan_cli.metrics.fid import frechet_distance
@@ -112,12 +117,6 @@ def main() -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             value_ref = calculate_frechet_distance(mus[0], sigmas[0], mus[1], sigmas[1])
-
-    import pytorch_fid.fid_score as fid_score
-    from scipy import linalg
-
-    if "disp" not in inspect.signature(linalg.sqrtm).parameters:  # scipy >= 1.16 dropped it; pytorch-fid 0.3 passes it
-        fid_score.linalg = SimpleNamespace(**{**vars(linalg), "sqrtm": lambda a, disp=False: (linalg.sqrtm(a), 0.0)})
 
     t_f_ours, t_f_ref = [], []
     for _ in range(args.rounds):

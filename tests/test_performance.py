@@ -139,7 +139,7 @@ def test_the_ema_update_matches_averaged_model_to_the_bit():
     assert not torch.equal(ours.module[0].weight, model[0].weight)  # an average, not a copy
 
 
-@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\(\)`")
+@pytest.mark.filterwarnings(r"ignore:Detected call of `lr_scheduler.step\(\)`")
 @pytest.mark.parametrize("name", ["adam", "rmsprop"])
 def test_capturable_optimizers_follow_the_schedule_and_save_portably(name):
     """What a CUDA graph's optimizer step relies on (wgan_cli/graphs.py), on this torch: a scheduler

@@ -146,9 +146,7 @@ class Trainer:
         self.skipped = 0  # optimizer updates dropped under train.on_nan=skip
         self.watch = LossWatch(self.device) if _value(cfg.train.on_nan) == "stop" else None
         self.graph_off = self.why_no_graph()  # None: each generator step replays as one CUDA graph
-        if self.graph_off is None:
-            for opt in (self.opt_g, self.opt_d):
-                lr_on_device(opt)
+        self.make_capturable()
         self.best_fid = float("inf")
         self.best: dict[str, float] = {}  # the lowest w1/exact and FID over the evaluations so far
         self.resumed_from = starting_checkpoint(cfg, self.run_dir)
@@ -170,6 +168,12 @@ class Trainer:
         if not self.data.on_device:
             return "the data streams from the host"
         return None
+
+    def make_capturable(self) -> None:
+        """When graphed: optimizers whose learning rates and step counts live on the device."""
+        if self.graph_off is None:
+            for opt in (self.opt_g, self.opt_d):
+                lr_on_device(opt)
 
     # -- sampling -------------------------------------------------------------------------
     @property
@@ -361,9 +365,7 @@ class Trainer:
             self.ema.load_state_dict(state["ema"])
         for name in ("opt_g", "opt_d", "sched_g", "sched_d"):
             getattr(self, name).load_state_dict(state[name])
-        if self.graph_off is None:
-            for opt in (self.opt_g, self.opt_d):
-                lr_on_device(opt)
+        self.make_capturable()  # loaded optimizers come as saved: float learning rates, not capturable
         self.restore_rng(state["rng"])
         self.fixed_noise = state["fixed_noise"].to(self.device)
         self.best_fid = state.get("best_fid", float("inf"))
