@@ -109,6 +109,8 @@ BAD_INPUTS = [
     (["critic.weight=1"], "critic.weight", "SNConfig"),
     (["data=mnist2"], "data=mnist2", "gaussians8"),
     (["device=tpu"], "device=tpu", "cpu"),
+    (["train.cuda_graph=maybe"], "train.cuda_graph", "not a valid bool"),
+    (["train.amp=fp8"], "train.amp", "fp32, bf16"),
 ]
 
 
