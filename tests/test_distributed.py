@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from conftest import CLI, run_cli, scalars
 
@@ -45,6 +46,76 @@ def test_two_processes_take_the_steps_of_one(critic, tmp_path):
     for part in ("generator", "critic"):  # weights, and SN's power-iteration vectors
         for key, value in b[part].items():
             torch.testing.assert_close(a[part][key], value, rtol=1e-5, atol=1e-6, msg=f"{part}.{key}")
+
+
+def test_batch_norm_in_the_generator_normalizes_over_the_global_batch(tmp_path):
+    """The DCGAN-like generator's BatchNorm layers under torchrun: after one generator step (one
+    forward for all critic steps' fakes, one for the generator update, both with the initial
+    weights) their running statistics equal a single process's; per-rank statistics differ by ~1e-2."""
+    import subprocess
+
+    args = ["train", "data=digits", "model=cnn32", "model.channels=8", "critic=sn", "steps=1", "eval.every=0",
+            "batch_size=16"]
+    env = {"OMP_NUM_THREADS": "1", "PATH": str(Path(sys.executable).parent)}
+    ddp = subprocess.run([*TORCHRUN, *args, f"hydra.run.dir={tmp_path / 'ddp'}"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    single = run_cli(*args, f"hydra.run.dir={tmp_path / 'single'}", cwd=tmp_path, env={"OMP_NUM_THREADS": "1"})
+    assert single.returncode == 0, single.stderr
+    a = torch.load(tmp_path / "ddp" / "checkpoints" / "last.pt", weights_only=False)["generator"]
+    b = torch.load(tmp_path / "single" / "checkpoints" / "last.pt", weights_only=False)["generator"]
+    stats = [k for k in b if k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
+    assert len(stats) == 12 and int(b["net.0.num_batches_tracked"]) == 2
+    for key in stats:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6, msg=key)
+
+
+def _batch_norm_rank(rank: int, store: str, x: torch.Tensor, weights: torch.Tensor, out: str) -> None:
+    """One rank of ``test_batch_norm_over_two_ranks_is_batch_norm_over_the_whole_batch``."""
+    import torch.distributed as dist
+
+    from wgan_cli.sync_batch_norm import sync_batch_norm
+
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
+    torch.manual_seed(0)
+    net = sync_batch_norm(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.BatchNorm2d(4)))
+    rows = slice(rank * 4, rank * 4 + 4)
+    x = x[rows].clone().requires_grad_(True)
+    y = net(x)
+    (y * weights[rows]).sum().backward()  # this rank's part of the loss
+    grads = [p.grad for p in net.parameters()]
+    for g in grads:  # what DDP does with each rank's parameter gradients (summed here, not averaged)
+        dist.all_reduce(g)
+    torch.save({"y": y.detach(), "x_grad": x.grad, "grads": grads, "buffers": dict(net[1].named_buffers())},
+               f"{out}.{rank}")
+    dist.destroy_process_group()
+
+
+def test_batch_norm_over_two_ranks_is_batch_norm_over_the_whole_batch(tmp_path):
+    """Two ranks with 4 rows each: outputs, input and parameter gradients and running statistics
+    are those of ``nn.BatchNorm2d`` on all 8 rows in one process."""
+    import torch.multiprocessing as mp
+
+    x, weights = torch.randn(8, 3, 5, 5) * 3 + 1, torch.randn(8, 4, 5, 5)
+    mp.spawn(_batch_norm_rank, args=(str(tmp_path / "store"), x, weights, str(tmp_path / "out")), nprocs=2)
+    ranks = [torch.load(tmp_path / f"out.{r}") for r in range(2)]
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.BatchNorm2d(4))
+    x.requires_grad_(True)
+    y = net(x)
+    (y * weights).sum().backward()
+    close = {"rtol": 1e-5, "atol": 1e-5}
+    torch.testing.assert_close(torch.cat([r["y"] for r in ranks]), y.detach(), **close)
+    torch.testing.assert_close(torch.cat([r["x_grad"] for r in ranks]), x.grad, **close)
+    for ours, theirs in zip(ranks[0]["grads"], [p.grad for p in net.parameters()]):
+        torch.testing.assert_close(ours, theirs, **close)  # conv weight and bias, BN weight and bias
+    for r in ranks:
+        for name, buffer in net[1].named_buffers():  # the running mean and (unbiased) variance, the count
+            torch.testing.assert_close(r["buffers"][name], buffer, **close)
+    # normalized by one rank's rows alone, the outputs would be far from these: the test can fail
+    alone = F.batch_norm(net[0](x[:4]), None, None, net[1].weight, net[1].bias, training=True)
+    assert (alone - y[:4]).abs().max() > 1e-2
 
 
 def test_a_batch_that_does_not_split_over_the_ranks_is_one_line(tmp_path):

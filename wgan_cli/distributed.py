@@ -22,6 +22,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from wgan_cli.errors import UserError
+from wgan_cli.sync_batch_norm import sync_batch_norm
 
 
 @dataclass(frozen=True)
@@ -120,10 +121,13 @@ def teardown(wait: bool = False) -> None:
 
 
 def wrap(module: nn.Module, shard: Shard, device: torch.device) -> nn.Module:
-    """``module`` under DistributedDataParallel when there are several ranks, else itself."""
+    """``module`` under DistributedDataParallel when there are several ranks, else itself. Its
+    BatchNorm layers (in place) then normalize over the global batch (``sync_batch_norm``)."""
     if shard.world == 1 or not any(p.requires_grad for p in module.parameters()):
         return module
     from torch.nn.parallel import DistributedDataParallel
+
+    sync_batch_norm(module)
 
     return DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
 
