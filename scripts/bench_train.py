@@ -8,7 +8,8 @@ The reference loop (``reference_step`` below): per critic step a fresh generator
 critic forwards on the real, the fake and the interpolated batch, and the penalty through
 ``torch.autograd.grad(create_graph=True)``. The trainer (logging and evaluation off; on CUDA
 each step a CUDA graph's replay unless ``--set train.cuda_graph=false``): one generator
-forward for the fakes of all n_critic steps, one critic forward over real and fake together.
+forward for the fakes of all n_critic steps (one per step for generators with BatchNorm), one
+critic forward over real and fake together.
 The two alternate in rounds of about ``--seconds`` each, in one process; the ratio is the median of
 the per-round ratios. Also printed: the achieved FLOP rate (FLOPs of one step counted by
 ``torch.utils.flop_counter``, backward and double backward included) against the same device's

@@ -49,13 +49,13 @@ def test_two_processes_take_the_steps_of_one(critic, tmp_path):
 
 
 def test_batch_norm_in_the_generator_normalizes_over_the_global_batch(tmp_path):
-    """The DCGAN-like generator's BatchNorm layers under torchrun: after one generator step (one
-    forward for all critic steps' fakes, one for the generator update, both with the initial
-    weights) their running statistics equal a single process's; per-rank statistics differ by ~1e-2."""
+    """The DCGAN-like generator's BatchNorm layers under torchrun: after one generator step (a
+    forward for each of the 2 critic steps' fakes and one for the generator update, all with the
+    initial weights) their running statistics equal a single process's; per-rank statistics differ by ~1e-2."""
     import subprocess
 
-    args = ["train", "data=digits", "model=cnn32", "model.channels=8", "critic=sn", "steps=1", "eval.every=0",
-            "batch_size=16"]
+    args = ["train", "data=digits", "model=cnn32", "model.channels=8", "critic=sn", "n_critic=2", "steps=1",
+            "eval.every=0", "batch_size=16"]
     env = {"OMP_NUM_THREADS": "1", "PATH": str(Path(sys.executable).parent)}
     ddp = subprocess.run([*TORCHRUN, *args, f"hydra.run.dir={tmp_path / 'ddp'}"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
@@ -65,7 +65,7 @@ def test_batch_norm_in_the_generator_normalizes_over_the_global_batch(tmp_path):
     a = torch.load(tmp_path / "ddp" / "checkpoints" / "last.pt", weights_only=False)["generator"]
     b = torch.load(tmp_path / "single" / "checkpoints" / "last.pt", weights_only=False)["generator"]
     stats = [k for k in b if k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
-    assert len(stats) == 12 and int(b["net.0.num_batches_tracked"]) == 2
+    assert len(stats) == 12 and int(b["net.0.num_batches_tracked"]) == 3
     for key in stats:
         torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6, msg=key)
 

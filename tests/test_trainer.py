@@ -57,3 +57,20 @@ def test_state_dict_round_trip_through_a_file_continues_identically(tmp_path):
     for name in ("G", "D"):
         assert torch.equal(flat(getattr(a, name)), flat(getattr(b, name))), name
     assert torch.equal(flat(a.ema.module), flat(b.ema.module))
+
+
+@pytest.mark.parametrize("model, batches", [("mlp", [5 * 8, 8]), ("cnn32", [8] * 5 + [8])])
+def test_the_critic_steps_fakes_come_from_one_forward_unless_batch_norm_would_span_them(model, batches, tmp_path):
+    """The generator is fixed during the n_critic critic steps, so one forward makes all their fakes;
+    a generator with BatchNorm makes them one batch at a time, so that its statistics are each
+    batch's, as in the papers' code (and its running averages take n_critic + 1 updates a step)."""
+    extra = ["model.width=16"] if model == "mlp" else ["model.channels=4"]
+    cfg = compose_config("data=digits", f"model={model}", *extra, "critic=gp", "n_critic=5", "batch_size=8",
+                         "eval.every=0")
+    trainer = Trainer(cfg, tmp_path)
+    seen: list[int] = []
+    trainer.G.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape[0]))
+    trainer.train_step()
+    assert seen == batches
+    if model == "cnn32":
+        assert int(trainer.G.net[0].num_batches_tracked) == 6

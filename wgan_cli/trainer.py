@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from wgan_cli.checkpoint import keep_last, load_checkpoint, rng_state, save_atomic, set_rng_state
@@ -125,6 +126,7 @@ class Trainer:
         self.loss = LOSSES.build(cfg.loss)
         generator, critic = MODELS.get(cfg.model.name)(cfg.model, self.data.shape)
         self.G = generator.to(self.device)
+        self.g_batch_norm = any(isinstance(m, _BatchNorm) for m in self.G.modules())
         self.D = self.strategy.prepare(critic).to(self.device)
         # what the training steps call: under torchrun, DistributedDataParallel (gradients averaged)
         self.G_train, self.D_train = wrap(self.G, self.shard, self.device), wrap(self.D, self.shard, self.device)
@@ -208,8 +210,11 @@ class Trainer:
         cfg, B, rows = self.cfg, self.cfg.batch_size, self.shard.rows
         updates: list[dict[str, Tensor | None]] = []
         z = self.noise(cfg.n_critic * B, self.rng).view(cfg.n_critic, B, -1)
-        with torch.no_grad(), self.autocast():  # G is fixed during the critic steps: one forward for all
-            fakes = self.G(torch.cat([rows(zk) for zk in z])).float().chunk(cfg.n_critic)
+        with torch.no_grad(), self.autocast():  # G is fixed during the critic steps: one forward for all,
+            if self.g_batch_norm:  # unless BatchNorm would then normalize by n_critic batches at once
+                fakes = [self.G(rows(zk)).float() for zk in z]
+            else:
+                fakes = self.G(torch.cat([rows(zk) for zk in z])).float().chunk(cfg.n_critic)
         for fake in fakes:
             real = self.data.batch_rows(B, self.rng, self.shard)
             b = real.shape[0]
