@@ -11,7 +11,7 @@ each step a CUDA graph's replay unless ``--set train.cuda_graph=false``): one ge
 forward for the fakes of all n_critic steps (one per step for generators with BatchNorm), one
 critic forward over real and fake together.
 The two alternate in rounds of about ``--seconds`` each, in one process; the ratio is the median of
-the per-round ratios. Also printed: the achieved FLOP rate (FLOPs of one step counted by
+the per-round ratios. Also printed, for both loops: the achieved FLOP rate (FLOPs of one step counted by
 ``torch.utils.flop_counter``, backward and double backward included) against the same device's
 float32 matrix-multiply throughput measured here, and the memory (peak CUDA memory, or the process's
 RSS growth over the timed rounds on CPU: a leak shows as growth).
@@ -160,6 +160,7 @@ def bench(name: str, overrides: list[str], device: str, rounds: int, seconds: fl
         plain_activations(ref.D)  # the tutorial's critic has PyTorch's own activations
         dev = ours.device
         flops = count_flops(ours.train_step)  # an eager step (a CUDA graph's replay dispatches no ops)
+        ref_flops = count_flops(lambda: reference_step(ref))
         for t in (ours, ref):  # warm-up: allocator, cuDNN autotuning, lazy init, ours's CUDA graph capture
             for _ in range(5):
                 t.train_step() if t is ours else reference_step(t)
@@ -177,7 +178,8 @@ def bench(name: str, overrides: list[str], device: str, rounds: int, seconds: fl
                   else f"RSS {rss_mb():.0f} MiB (+{rss_mb() - rss0:.0f} over the rounds)")
     o = statistics.median(ours_rates)
     return {"config": name, "ours": o, "reference": statistics.median(ref_rates), "ratio": statistics.median(ratios),
-            "gflop_per_step": flops / 1e9, "flop_frac": flops * o / gemm, "memory": memory}
+            "gflop_per_step": flops / 1e9, "flop_frac": flops * o / gemm, "ref_gflop_per_step": ref_flops / 1e9,
+            "ref_flop_frac": ref_flops * statistics.median(ref_rates) / gemm, "memory": memory}
 
 
 def main() -> None:
@@ -199,8 +201,9 @@ def main() -> None:
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
     print(f"device: {where}, {torch.get_num_threads()} torch threads, torch {torch.__version__}; "
           f"float32 GEMM {gemm / 1e9:.1f} GFLOP/s")
-    print("| config | ours steps/s | reference steps/s | ratio | GFLOP/step | of GEMM peak | memory |")
-    print("|---|---|---|---|---|---|---|")
+    print("| config | ours steps/s | reference steps/s | ratio | GFLOP/step | of GEMM peak | "
+          "reference GFLOP/step | reference of GEMM peak | memory |")
+    print("|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         images = Path(tmp)
         if any(needs_images(CONFIGS[n]) for n in names):
@@ -210,7 +213,8 @@ def main() -> None:
         for name in names:
             r = bench(name, [*CONFIGS[name], *args.set], args.device, args.rounds, args.seconds, images, gemm)
             print(f"| {r['config']} | {r['ours']:.2f} | {r['reference']:.2f} | {r['ratio']:.2f}x | "
-                  f"{r['gflop_per_step']:.3f} | {100 * r['flop_frac']:.0f}% | {r['memory']} |", flush=True)
+                  f"{r['gflop_per_step']:.3f} | {100 * r['flop_frac']:.0f}% | {r['ref_gflop_per_step']:.3f} | "
+                  f"{100 * r['ref_flop_frac']:.0f}% | {r['memory']} |", flush=True)
 
 
 if __name__ == "__main__":
