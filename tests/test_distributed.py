@@ -17,17 +17,21 @@ TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--np
 RUN = ["steps=4", "log_every=1", "eval.every=0", "eval.n=100", "model.width=32", "batch_size=32"]
 
 
-@pytest.mark.parametrize("critic", ["gp", "sn"])
-def test_two_processes_take_the_steps_of_one(critic, tmp_path):
+def train_twice(tmp_path: Path, *args: str) -> None:
+    """The same run under torchrun over 2 processes (run dir ``ddp``) and in one (``single``)."""
     import subprocess
 
     env = {"OMP_NUM_THREADS": "1", "PATH": str(Path(sys.executable).parent)}
-    ddp = subprocess.run([*TORCHRUN, "train", f"critic={critic}", *RUN, f"hydra.run.dir={tmp_path / 'ddp'}"],
+    ddp = subprocess.run([*TORCHRUN, "train", *args, f"hydra.run.dir={tmp_path / 'ddp'}"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
     assert ddp.returncode == 0, ddp.stderr[-3000:]
-    single = run_cli("train", f"critic={critic}", *RUN, f"hydra.run.dir={tmp_path / 'single'}", cwd=tmp_path,
-                     env={"OMP_NUM_THREADS": "1"})
+    single = run_cli("train", *args, f"hydra.run.dir={tmp_path / 'single'}", cwd=tmp_path, env={"OMP_NUM_THREADS": "1"})
     assert single.returncode == 0, single.stderr
+
+
+@pytest.mark.parametrize("critic", ["gp", "sn"])
+def test_two_processes_take_the_steps_of_one(critic, tmp_path):
+    train_twice(tmp_path, f"critic={critic}", *RUN)
 
     run = tmp_path / "ddp"
     assert len(list((run / "tb").iterdir())) == 1  # rank 0 alone logs
@@ -52,16 +56,8 @@ def test_batch_norm_in_the_generator_normalizes_over_the_global_batch(tmp_path):
     """The DCGAN-like generator's BatchNorm layers under torchrun: after one generator step (a
     forward for each of the 2 critic steps' fakes and one for the generator update, all with the
     initial weights) their running statistics equal a single process's; per-rank statistics differ by ~1e-2."""
-    import subprocess
-
-    args = ["train", "data=digits", "model=cnn32", "model.channels=8", "critic=sn", "n_critic=2", "steps=1",
-            "eval.every=0", "batch_size=16"]
-    env = {"OMP_NUM_THREADS": "1", "PATH": str(Path(sys.executable).parent)}
-    ddp = subprocess.run([*TORCHRUN, *args, f"hydra.run.dir={tmp_path / 'ddp'}"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
-    assert ddp.returncode == 0, ddp.stderr[-3000:]
-    single = run_cli(*args, f"hydra.run.dir={tmp_path / 'single'}", cwd=tmp_path, env={"OMP_NUM_THREADS": "1"})
-    assert single.returncode == 0, single.stderr
+    train_twice(tmp_path, "data=digits", "model=cnn32", "model.channels=8", "critic=sn", "n_critic=2", "steps=1",
+                "eval.every=0", "batch_size=16")
     a = torch.load(tmp_path / "ddp" / "checkpoints" / "last.pt", weights_only=False)["generator"]
     b = torch.load(tmp_path / "single" / "checkpoints" / "last.pt", weights_only=False)["generator"]
     stats = [k for k in b if k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
