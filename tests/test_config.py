@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 from wgan_cli.config import validate
 from wgan_cli.errors import ConfigError
 
+import wgan_cli.configs
 from conftest import compose_config
 
 
@@ -93,3 +94,29 @@ def test_out_of_range_values_name_the_key(override, key):
 
 def test_defaults_validate():
     validate(compose_config())
+
+
+def test_critic_chooses_the_strategy_and_optim_the_recipe():
+    """With optim= given, a sweep over critics changes nothing but the Lipschitz strategy."""
+    runs = [compose_config(f"critic={c}", "optim=wgan_gp") for c in ("clip", "gp", "lp", "sn", "sn_ttur")]
+    recipes = {(r.optim.name.value, r.optim.lr_g, r.optim.lr_d, tuple(r.optim.betas), r.optim.decay.value, r.n_critic)
+               for r in runs}
+    assert recipes == {("adam", 1e-4, 1e-4, (0.5, 0.9), "none", 5)}
+    assert [r.critic.name for r in runs] == ["clip", "gp", "lp", "sn", "sn"]
+    assert compose_config("critic=sn", "optim=ttur").optim == compose_config("critic=sn_ttur").optim
+
+
+@pytest.mark.parametrize("recipe, critic", [("wgan_clip", "clip"), ("wgan_gp", "gp"), ("wgan_gp", "lp"),
+                                            ("sngan", "sn"), ("ttur", "sn_ttur")])
+def test_each_critic_defaults_to_its_papers_recipe(recipe, critic):
+    chosen, by_name = compose_config(f"critic={critic}"), compose_config(f"critic={critic}", f"optim={recipe}")
+    assert chosen.optim == by_name.optim and chosen.n_critic == by_name.n_critic
+
+
+def test_critic_options_hold_only_the_critic_node():
+    """A critic yaml sets the strategy's keys; the optimizer recipe lives in configs/optim/."""
+    from pathlib import Path
+
+    for path in sorted((Path(wgan_cli.configs.__file__).parent / "critic").glob("*.yaml")):
+        raw = OmegaConf.load(path)
+        assert set(raw) - {"defaults"} <= {"name", "c", "weight", "power_iterations"}, path.name

@@ -152,3 +152,20 @@ def test_a_real_tensorboard_serves_the_scalars_and_the_hparams_sessions(sweep):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_report_names_the_keys_a_critic_sweep_also_changes(tmp_path):
+    """critic=clip,sn compares two recipes as well as two strategies; the report says which keys."""
+    tiny = ["steps=2", "eval.every=0", "eval.n=50", "model.width=16", "batch_size=16", "log_every=1"]
+    result = run_cli("train", "-m", *tiny, "critic=clip,sn", f"hydra.sweep.dir={tmp_path / 'a'}")
+    assert result.returncode == 0, result.stderr
+    report = run_cli("report", str(tmp_path / "a"), "--format", "json", "--out", str(tmp_path / "a.png"))
+    differ = json.loads(report.stdout)["also_differ"]
+    assert differ["n_critic"] == ["5", "1"] and differ["optim.name"] == ["rmsprop", "adam"]
+    assert not any(k.startswith("critic.") for k in differ)
+    shown = run_cli("report", str(tmp_path / "a"), "--out", str(tmp_path / "b.png"))
+    assert "also differ in: " in shown.stderr and "n_critic (5 | 1)" in shown.stderr
+    same = run_cli("train", "-m", *tiny, "critic=clip,sn", "optim=wgan_gp", f"hydra.sweep.dir={tmp_path / 'c'}")
+    assert same.returncode == 0, same.stderr
+    report = run_cli("report", str(tmp_path / "c"), "--format", "json", "--out", str(tmp_path / "c.png"))
+    assert json.loads(report.stdout)["also_differ"] == {}

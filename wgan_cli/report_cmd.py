@@ -95,13 +95,46 @@ def collect(sweep: Path, metric: str) -> dict[str, Any]:
             f"{metric} std": float(np.std(finals, ddof=1)) if len(finals) > 1 else None,
             "_members": members,
         })
-    return {"metric": metric, "varied": varied, "rows": rows}
+    return {"metric": metric, "varied": varied, "rows": rows, "also_differ": also_differ(groups, varied)}
+
+
+def flat_config(job: Path) -> dict[str, str]:
+    """The job's composed config (``.hydra/config.yaml``) as dotted key -> value text."""
+    from omegaconf import OmegaConf
+
+    path = job / ".hydra" / "config.yaml"
+    if not path.is_file():
+        return {}
+    flat: dict[str, str] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{prefix}{key}.")
+        else:
+            flat[prefix[:-1]] = str(node)
+
+    walk(OmegaConf.to_container(OmegaConf.load(path)), "")
+    return flat
+
+
+def also_differ(groups: dict[tuple, list[dict]], varied: list[str]) -> dict[str, list[str]]:
+    """Config keys, other than the varied overrides themselves, whose values differ between the
+    compared groups: ``critic=clip,gp`` also changes ``optim.*`` and ``n_critic`` through each
+    critic's recipe. Key -> one value per group, in row order."""
+    def own(key: str) -> bool:
+        return any(key == v or key.startswith(v + ".") for v in (*varied, *POOLED))
+
+    configs = [flat_config(members[0]["dir"]) for members in groups.values()]
+    keys = sorted({k for c in configs for k in c if not own(k)})
+    return {k: [c.get(k, "-") for c in configs] for k in keys if len({c.get(k, "-") for c in configs}) > 1}
 
 
 def table(result: dict[str, Any], fmt: str) -> str:
     rows = [{k: v for k, v in r.items() if not k.startswith("_")} for r in result["rows"]]
     if fmt == "json":
-        return json.dumps({"metric": result["metric"], "varied": result["varied"], "rows": rows}, indent=2)
+        return json.dumps({"metric": result["metric"], "varied": result["varied"], "rows": rows,
+                           "also_differ": result["also_differ"]}, indent=2)
     columns = list(rows[0])
     if fmt == "csv":
         buffer = io.StringIO()
@@ -155,6 +188,9 @@ def main() -> None:
         if all(r[f"{args.metric} mean"] is None for r in result["rows"]):
             raise UserError(f"{sweep}: no finished run logged {args.metric}")
         print(table(result, args.format))
+        if result["also_differ"] and args.format != "json":
+            print("the compared groups also differ in: " + "; ".join(
+                f"{k} ({' | '.join(v)})" for k, v in result["also_differ"].items()), file=sys.stderr)
         out = Path(args.out) if args.out else sweep / "report.png"
         plot(result, out)
         print(f"wrote {out}", file=sys.stderr)
