@@ -1,5 +1,8 @@
 """The typed schema of the top-level config; each group's own schema lives beside its code.
 
+The dataclasses hold every default value; the yaml files in ``configs/`` only select options
+(image data and experiments choose other values on purpose, as presets).
+
 ``configs/config.yaml`` extends ``base_config`` (stored below), so a wrong type or an
 unknown key fails at composition, and ``validate`` checks the ranges OmegaConf cannot.
 """
@@ -113,9 +116,9 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     resume: str = "auto"  # auto: continue from the run dir's checkpoints/last.pt if any; never; or a PATH
     deterministic: bool = False  # PyTorch's deterministic algorithms (CUDA; CPU runs are deterministic anyway)
-    steps: int = 2000  # generator steps
-    n_critic: int = 5  # critic steps per generator step
-    batch_size: int = 256  # critic batch (real and fake each)
+    steps: int = 3000  # generator steps
+    n_critic: int = 5  # critic steps per generator step (each optim= recipe sets its own)
+    batch_size: int = 128  # critic batch (real and fake each)
     batch_size_g: Optional[int] = None  # generator batch; None = batch_size
     seed: int = 0
     log_every: int = 50  # generator steps between loss scalars

@@ -1,8 +1,9 @@
 """Name -> implementation registries, one per config group.
 
 Each implementation registers itself with the dataclass that types its config node; the
-dataclass is also stored in Hydra's ConfigStore as ``schema/<group>/<name>``, which the
-group's yaml files extend, so a wrong key or a wrong type is a composition error.
+dataclass, with ``name`` set to the registered name, is also stored in Hydra's ConfigStore as
+``schema/<group>/<name>``, which the group's yaml file extends, so a wrong key or a wrong type
+is a composition error. The dataclass holds every default value; the yaml only selects.
 """
 
 from __future__ import annotations
@@ -28,8 +29,12 @@ class Registry(Generic[T]):
             if name in self._entries:
                 raise ValueError(f"{self.group} {name!r} is registered twice")
             self._entries[name] = obj
-            if schema is not None:
-                ConfigStore.instance().store(group=f"schema/{self.group}", name=name, node=schema)
+            if schema is not None:  # the option's name is its ``name`` key: written once, here
+                from omegaconf import OmegaConf
+
+                node = OmegaConf.structured(schema)
+                node.name = name
+                ConfigStore.instance().store(group=f"schema/{self.group}", name=name, node=node)
             return obj
 
         return decorator

@@ -38,12 +38,31 @@ def default_root() -> str:
 
 @dataclass
 class ImageConfig(DataConfig):
+    """Every image dataset (``digits``); each family below adds only the keys that apply to it."""
+
     size: int = 32  # images are resized to size x size
     split: str = "train"  # train | test (torchvision datasets; the others have one split, train)
-    root: str = ""  # torchvision datasets: the folder that holds them ("" = ~/.cache/wgan-cli/datasets)
-    download: bool = False  # fetch missing torchvision datasets (needs network)
-    path: str = ""  # image_folder: the folder of images
     max_memory_mb: int = 4096  # datasets up to this size (uint8) live on the device
+
+
+@dataclass
+class DigitsConfig(ImageConfig):
+    size: int = 16  # the 8 x 8 digits, upscaled to a side the CNNs take
+
+
+@dataclass
+class TorchvisionConfig(ImageConfig):
+    """``mnist``, ``fashion_mnist``, ``cifar10``: torchvision's dataset classes."""
+
+    root: str = ""  # the folder that holds them ("" = ~/.cache/wgan-cli/datasets)
+    download: bool = False  # fetch missing files (needs network)
+
+
+@dataclass
+class FolderConfig(ImageConfig):
+    """``image_folder``: every image under ``path``."""
+
+    path: str = ""  # the folder of images
     workers: int = 2  # DataLoader workers when streaming
 
 
@@ -79,12 +98,16 @@ class ImageSource(DataSource):
         """All images as uint8 [N, C, H, W] on the CPU."""
         raise NotImplementedError
 
+    def reference_images(self, n: int) -> Tensor:
+        """The first ``n`` images, uint8 [n, C, H, W]: FID's reference set."""
+        return self.images[:n]
+
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         idx = torch.randint(len(self.images), (n,), device=self.device, generator=generator)
         return to_unit_range(self.images[idx])
 
 
-@DATASETS.register("digits", ImageConfig)
+@DATASETS.register("digits", DigitsConfig)
 class Digits(ImageSource):
     """scikit-learn's digits: values 0..16 on an 8x8 grid, one channel."""
 
@@ -123,17 +146,17 @@ class TorchvisionSource(ImageSource):
         return data.unsqueeze(1) if data.ndim == 3 else data.permute(0, 3, 1, 2).contiguous()
 
 
-@DATASETS.register("mnist", ImageConfig)
+@DATASETS.register("mnist", TorchvisionConfig)
 class MNIST(TorchvisionSource):
     dataset_class, folder = "MNIST", "MNIST"
 
 
-@DATASETS.register("fashion_mnist", ImageConfig)
+@DATASETS.register("fashion_mnist", TorchvisionConfig)
 class FashionMNIST(TorchvisionSource):
     dataset_class, folder = "FashionMNIST", "FashionMNIST"
 
 
-@DATASETS.register("cifar10", ImageConfig)
+@DATASETS.register("cifar10", TorchvisionConfig)
 class CIFAR10(TorchvisionSource):
     dataset_class, folder = "CIFAR10", "cifar-10-batches-py"
 
@@ -158,11 +181,11 @@ def read_image(file: Path, size: int) -> Tensor:
     return resize_uint8(center_crop(image, [side, side]).unsqueeze(0), size)[0]
 
 
-@DATASETS.register("image_folder", ImageConfig)
+@DATASETS.register("image_folder", FolderConfig)
 class ImageFolder(ImageSource):
     """Every image under ``data.path`` (recursively), RGB. Streams when larger than ``max_memory_mb``."""
 
-    def __init__(self, cfg: ImageConfig, device: torch.device) -> None:
+    def __init__(self, cfg: FolderConfig, device: torch.device) -> None:
         require(bool(cfg.path), "data.path", "''", "image_folder needs data.path=/folder/of/images")
         require(cfg.split == "train", "data.split", cfg.split, "data=image_folder has split(s) train")
         path = Path(cfg.path).expanduser()
@@ -185,6 +208,11 @@ class ImageFolder(ImageSource):
 
     def load(self) -> Tensor:
         return torch.stack([read_image(f, self.cfg.size) for f in self.files])
+
+    def reference_images(self, n: int) -> Tensor:
+        if not self.streaming:
+            return super().reference_images(n)
+        return torch.stack([read_image(f, self.cfg.size) for f in self.files[:n]])
 
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         """``n`` images drawn with ``generator``. Streaming (evaluation's draws): ``n`` files read

@@ -22,8 +22,22 @@ from wgan_cli.data.base import DATASETS, DataConfig, DataSource
 
 @dataclass
 class ToyConfig(DataConfig):
+    """``gaussians8``: the WGAN-GP toy code's scales."""
+
     std: float = 0.02  # noise around each mode (swiss roll: its noise parameter)
     scale: float = 1.414  # every sample is divided by this
+
+
+@dataclass
+class Gaussians25Config(ToyConfig):
+    std: float = 0.05
+    scale: float = 2.828
+
+
+@dataclass
+class SwissRollConfig(ToyConfig):
+    std: float = 0.25
+    scale: float = 7.5
 
 
 class ToySource(DataSource):
@@ -62,7 +76,7 @@ class Gaussians8(MixtureSource):
         self.centers = (2.0 * torch.stack([angles.cos(), angles.sin()], dim=1)).to(device)
 
 
-@DATASETS.register("gaussians25", ToyConfig)
+@DATASETS.register("gaussians25", Gaussians25Config)
 class Gaussians25(MixtureSource):
     def __init__(self, cfg: ToyConfig, device: torch.device) -> None:
         super().__init__(cfg, device)
@@ -70,7 +84,7 @@ class Gaussians25(MixtureSource):
         self.centers = torch.cartesian_prod(grid, grid).to(device)
 
 
-@DATASETS.register("swissroll", ToyConfig)
+@DATASETS.register("swissroll", SwissRollConfig)
 class SwissRoll(ToySource):
     def points(self, n: int, generator: torch.Generator) -> Tensor:
         t = 1.5 * math.pi * (1 + 2 * torch.rand(n, device=self.device, generator=generator))

@@ -31,10 +31,8 @@ def reference_key(data_cfg, n: int, size: int) -> str:  # noqa: ANN001 - a data 
 
 class FidMonitor:
     def __init__(self, cfg, data, device: torch.device) -> None:  # noqa: ANN001
-        if not hasattr(data, "images"):
-            raise ConfigError(
-                f"fid.every={cfg.fid.every}: FID needs image data held in memory (data={cfg.data.name})"
-            )
+        if not hasattr(data, "reference_images"):
+            raise ConfigError(f"fid.every={cfg.fid.every}: FID needs image data (data={cfg.data.name}); set fid.every=0")
         self.cfg, self.seed = cfg.fid, cfg.seed
         self.n = cfg.fid.num_samples or (10_000 if device.type == "cuda" else 1_000)
         if device.type != "cuda" and not cfg.fid.num_samples:
@@ -44,7 +42,7 @@ class FidMonitor:
         log.info("FID features: %s; weights from %s", self.extractor.describe()["extractor"], self.extractor.source)
         if self.extractor.head is None:
             log.info("IS not logged: these Inception weights have no classifier head")
-        images = data.images[: cfg.fid.reference_n]
+        images = data.reference_images(cfg.fid.reference_n)
         self.reference, cached = cached_statistics(
             reference_key(cfg.data, len(images), images.shape[-1]),
             Path(cfg.fid.cache_dir or default_cache_dir()),
