@@ -20,6 +20,7 @@ import wgan_cli.data  # noqa: F401
 import wgan_cli.loss  # noqa: F401
 import wgan_cli.model  # noqa: F401
 from wgan_cli.errors import UserError, full_errors_wanted, install_one_line_errors, report
+from wgan_cli.plugins import load_plugins
 
 CONFIG_PATH = "pkg://wgan_cli.configs"
 log = logging.getLogger("wgan_cli")
@@ -29,6 +30,7 @@ def compose_config(overrides: list[str]) -> DictConfig:
     """The config ``wgan-cli train OVERRIDES`` would run, composed without running it."""
     from hydra import compose, initialize_config_module
 
+    load_plugins()
     with initialize_config_module("wgan_cli.configs", version_base=None):
         return compose("config", overrides=overrides)
 
@@ -107,6 +109,7 @@ def main() -> None:
     from wgan_cli.errors import run_and_report
 
     install_one_line_errors()
+    run_and_report(load_plugins)  # other packages' critics, datasets, models and losses, and their configs
     if distributed.launched():  # under torchrun: join the group; every rank writes to rank 0's run dir
         sys.argv[1:] = run_and_report(lambda: distributed.setup(sys.argv[1:]))
     with distributed.leaving_group():

@@ -124,6 +124,7 @@ class Trainer:
         self.data = DATASETS.build(cfg.data, self.device)
         self.strategy = STRATEGIES.build(cfg.critic)
         self.loss = LOSSES.build(cfg.loss)
+        self.critic_is_w1 = self.loss.is_wasserstein and self.strategy.estimates_w1
         generator, critic = MODELS.get(cfg.model.name)(cfg.model, self.data.shape)
         self.G = generator.to(self.device)
         self.g_batch_norm = any(isinstance(m, _BatchNorm) for m in self.G.modules())
@@ -306,7 +307,7 @@ class Trainer:
                 "w1/sliced": sliced_w1(real, fake, self.cfg.eval.projections, seed=self.step),
             }
             metrics.update(self.lipschitz(real, fake, interpolate(real, fake, g)))
-            if self.loss.is_wasserstein:  # under hinge / NS losses the gap is no W1 estimate
+            if self.critic_is_w1:  # under hinge / NS losses (or a divergence penalty) the gap is no W1 estimate
                 metrics["w1/gap"] = metrics["w1/exact"] - w1_critic
                 if metrics["lipschitz/empirical"] > 0:
                     metrics["w1/critic_scaled"] = w1_critic / metrics["lipschitz/empirical"]
@@ -429,12 +430,12 @@ class Trainer:
         if self.step >= cfg.steps:
             log.info("the run is complete (step %d of %d); nothing to train", self.step, cfg.steps)
             return self.evaluate()
-        gap_label = "W1~" if self.loss.is_wasserstein else "gap"
+        gap_label = "W1~" if self.critic_is_w1 else "gap"
         start = time.perf_counter()
         metrics: dict[str, float] = {}
         tracker = None
         if self.shard.is_main:  # under torchrun rank 0 alone logs, evaluates and checkpoints
-            tracker = Tracker(self.run_dir, cfg.steps, self.step, critic_is_w1=self.loss.is_wasserstein)
+            tracker = Tracker(self.run_dir, cfg.steps, self.step, critic_is_w1=self.critic_is_w1)
             if self.fid is not None:
                 tracker.text("fid/protocol", self.fid.protocol, self.step)
             tracker.hparams(cfg, list(METRICS) + ([self.fid.tag] if self.fid is not None else []))

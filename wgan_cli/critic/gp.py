@@ -86,6 +86,7 @@ def swap_activations(module: nn.Module) -> nn.Module:
 @STRATEGIES.register("gp", GPConfig)
 class GradientPenalty(LipschitzStrategy):
     has_penalty = True
+    needs_double_backward = True  # hence ``prepare`` swaps in activations with a cheap double backward
 
     def __init__(self, cfg: GPConfig) -> None:
         require(cfg.weight >= 0, "critic.weight", cfg.weight, "the penalty weight must be >= 0")
