@@ -1,11 +1,12 @@
 # Two commands set up a fresh machine:
 #   make demo   installs into .venv and runs the default demo (8 gaussians, about a minute on 2 CPU cores)
 #   make test   installs into .venv and runs the test suite
+#   make test-fast   the fast tier: pytest -m 'not slow'
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test test-fast bench clean
 
 $(BIN)/wgan-cli: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +23,9 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
 
 bench: install
 	$(BIN)/python scripts/bench_demo.py
