@@ -36,7 +36,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from wgan_cli.train import compose_config  # noqa: E402  (registers every component)
 from wgan_cli.profiling import count_flops, rss_mb  # noqa: E402
-from wgan_cli.trainer import Trainer  # noqa: E402
+from wgan_cli.training import Trainer  # noqa: E402
 
 CONFIGS = {
     "toy_gp": ["experiment=toy_wgan_gp"],  # MLP 512 x 3, batch 256, n_critic 5, GP

@@ -54,7 +54,7 @@ def test_a_run_writes_config_log_events_and_checkpoint(gp_run):
 
 def test_the_logged_metrics_are_reproduced_from_the_checkpoint(gp_run):
     """Rebuild the trainer from the saved config and weights: its evaluation equals the log."""
-    from wgan_cli.trainer import Trainer
+    from wgan_cli.training import Trainer
 
     cfg = OmegaConf.load(gp_run / ".hydra" / "config.yaml")
     trainer = Trainer(cfg, gp_run / "replay")

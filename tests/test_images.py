@@ -18,12 +18,11 @@ from wgan_cli.critic.gp import GPConfig
 from wgan_cli.critic.sn import SNConfig
 from wgan_cli.data import DATASETS
 from wgan_cli.data import images as images_module
-from wgan_cli.data.images import ImageConfig
 from wgan_cli.distributed import WHOLE, Shard
 from wgan_cli.errors import ConfigError, DataError
 from wgan_cli.loss import LOSSES
 from wgan_cli.model import MODELS
-from wgan_cli.trainer import Trainer
+from wgan_cli.training import Trainer
 
 from conftest import compose_config, event_accumulator, run_cli
 
@@ -31,7 +30,7 @@ CPU = torch.device("cpu")
 
 
 def build(name: str, **kwargs):
-    return DATASETS.build(ImageConfig(name=name, **kwargs), CPU)
+    return DATASETS.build(DATASETS.config(name, **kwargs), CPU)
 
 
 # -- writers of the datasets' own formats ------------------------------------------------------
@@ -192,7 +191,7 @@ def test_a_run_on_a_streamed_folder_trains_and_evaluates(tmp_path):
     (tmp_path / "images").mkdir()
     stream_folder(tmp_path / "images")
     cfg = compose_config("data=image_folder", f"data.path={tmp_path / 'images'}", "data.size=8", "data.max_memory_mb=0",
-                         "data.workers=1", "critic=gp", "model.width=32", "batch_size=8", "steps=4", "eval.every=4",
+                         "data.workers=1", "fid.every=0", "critic=gp", "model=mlp", "model.width=32", "batch_size=8", "steps=4", "eval.every=4",
                          "eval.n=16", "checkpoint.every=0")
     trainer = Trainer(cfg, tmp_path / "run")
     assert trainer.data.streaming and trainer.graph_off in ("not on CUDA", "the data streams from the host")

@@ -33,6 +33,13 @@ def test_wheel_ships_every_config_file(wheel):
     assert shipped == in_repo
 
 
+def test_wheel_ships_every_module(wheel):
+    """Every module of the package is in the wheel (pyproject.toml lists the packages one by one)."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    in_repo = {p.relative_to(REPO).as_posix() for p in (REPO / "wgan_cli").rglob("*.py")}
+    assert in_repo - names == set()
+
+
 def test_installed_wheel_trains_from_an_unrelated_directory(wheel, tmp_path):
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)

@@ -13,7 +13,7 @@ from wgan_cli.critic import STRATEGIES
 from wgan_cli.critic.gp import GPConfig, input_gradient_norms, interpolate
 from wgan_cli.model import MODELS
 from wgan_cli.profiling import rss_mb
-from wgan_cli.trainer import Trainer
+from wgan_cli.training import Trainer
 
 
 def test_memory_is_flat_over_a_long_run(tmp_path):
@@ -87,9 +87,9 @@ def test_a_bf16_run_matches_float32_where_it_should(tmp_path):
 
 @pytest.mark.parametrize("overrides", [
     ["experiment=toy_wgan_gp", "model.width=64", "batch_size=64"],
-    ["model=cnn32", "critic=gp", "model.channels=8", "batch_size=8", "data=digits", "data.size=32"],
+    ["model=cnn32", "critic=gp", "model.channels=8", "batch_size=8", "data=digits", "data.size=32", "fid.every=0"],
     ["model=resnet32", "critic=lp", "model.d_channels=8", "model.g_channels=8", "batch_size=8", "data=digits",
-     "data.size=32"],
+     "data.size=32", "fid.every=0"],
 ])
 def test_penalty_critics_train_to_the_same_bits_with_fewer_flops(overrides, tmp_path, monkeypatch):
     """The penalty strategies swap the critic's (Leaky)ReLUs for PiecewiseLinear: identical
@@ -121,7 +121,7 @@ def test_the_ema_update_matches_averaged_model_to_the_bit():
     from torch import nn
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-    from wgan_cli.trainer import update_ema
+    from wgan_cli.training import update_ema
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
@@ -149,7 +149,7 @@ def test_capturable_optimizers_follow_the_schedule_and_save_portably(name):
     from omegaconf import OmegaConf
 
     from wgan_cli.graphs import lr_on_device, portable
-    from wgan_cli.trainer import make_optimizer, make_scheduler
+    from wgan_cli.training import make_optimizer, make_scheduler
 
     cfg = OmegaConf.create({"name": name, "betas": [0.5, 0.9], "decay": "linear"})
     params = [torch.nn.Parameter(torch.ones(3))]

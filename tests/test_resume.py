@@ -18,7 +18,7 @@ import torch
 from conftest import CLI, FAST, compose_config, run_cli, scalars
 from wgan_cli import checkpoint
 from wgan_cli.interrupts import StopRequests
-from wgan_cli.trainer import Diverged, Trainer
+from wgan_cli.training import Diverged, Trainer
 
 # GP (randomness in the penalty), EMA, linear decay: every piece of state a resume must restore
 RUN = ["critic=gp", "ema.decay=0.9", "optim.decay=linear", "model.width=32", "batch_size=32",

@@ -10,7 +10,7 @@ from wgan_cli.critic.clip import ClipConfig
 from wgan_cli.critic.gp import GPConfig, input_gradient_norms, interpolate
 from wgan_cli.critic.sn import SNConfig
 from wgan_cli.model.mlp import MLPConfig, build_mlp
-from wgan_cli.trainer import Trainer
+from wgan_cli.training import Trainer
 
 from conftest import FAST, compose_config
 

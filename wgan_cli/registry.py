@@ -23,12 +23,15 @@ class Registry(Generic[T]):
     def __init__(self, group: str) -> None:
         self.group = group
         self._entries: dict[str, T] = {}
+        self._schemas: dict[str, type] = {}
 
     def register(self, name: str, schema: type | None = None) -> Callable[[T], T]:
         def decorator(obj: T) -> T:
             if name in self._entries:
                 raise ValueError(f"{self.group} {name!r} is registered twice")
             self._entries[name] = obj
+            if schema is not None:
+                self._schemas[name] = schema
             if schema is not None:  # the option's name is its ``name`` key: written once, here
                 from omegaconf import OmegaConf
 
@@ -38,6 +41,13 @@ class Registry(Generic[T]):
             return obj
 
         return decorator
+
+    def config(self, name: str, **values: Any) -> Any:
+        """The config node of option ``name``: its schema's defaults, ``values`` on top."""
+        from omegaconf import OmegaConf
+
+        self.get(name)
+        return OmegaConf.merge(OmegaConf.structured(self._schemas[name]), {"name": name, **values})
 
     def names(self) -> list[str]:
         return sorted(self._entries)

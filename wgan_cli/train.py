@@ -56,7 +56,7 @@ def run(cfg: DictConfig) -> float:
     from wgan_cli.errors import one_line
     from wgan_cli.interrupts import Interrupted
     from wgan_cli.sweep import read_summary, write_summary
-    from wgan_cli.trainer import Trainer
+    from wgan_cli.training import Trainer
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)

@@ -1,0 +1,89 @@
+"""The loop: a generator step, then the periodic tasks that are due, until ``steps``.
+
+Under torchrun every rank takes every step; rank 0 alone logs, evaluates and checkpoints, and all
+ranks stop at the same step when any of them is asked to (SIGTERM, SIGINT, SLURM's USR2).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from typing import TYPE_CHECKING
+
+from wgan_cli.distributed import any_rank, barrier, mean_over_ranks
+from wgan_cli.graphs import WARMUP
+from wgan_cli.interrupts import Interrupted, StopRequests
+from wgan_cli.rundir import RunDir
+from wgan_cli.sweep import METRICS
+from wgan_cli.tracking import Tracker
+from wgan_cli.training.tasks import LogLosses, periodic_tasks
+
+if TYPE_CHECKING:
+    from wgan_cli.training.trainer import Trainer
+
+log = logging.getLogger("wgan_cli")
+
+
+def fit(t: Trainer) -> dict[str, float]:
+    """Train to ``steps`` (from a resumed step, if any); returns the last evaluation's metrics."""
+    cfg = t.cfg
+    log.info("training %s on %s with critic=%s, %d steps, n_critic=%d, device %s; run dir %s",
+             cfg.model.name, cfg.data.name, cfg.critic.name, cfg.steps, cfg.n_critic, t.device, t.run_dir)
+    if t.shard.world > 1:
+        log.info("data parallel over %d processes (DistributedDataParallel); rank 0 writes the run dir", t.shard.world)
+    if t.device.type == "cuda":
+        log.info("CUDA graph: %s", "on (each generator step replays as one graph after %d eager steps)"
+                 % WARMUP if t.graph_off is None else f"off: {t.graph_off}")
+    if t.step >= cfg.steps:
+        log.info("the run is complete (step %d of %d); nothing to train", t.step, cfg.steps)
+        return t.evaluate()
+    start = time.perf_counter()
+    metrics: dict[str, float] = {}
+    tracker = None
+    if t.shard.is_main:  # under torchrun rank 0 alone logs, evaluates and checkpoints
+        tracker = Tracker(t.run_dir, cfg.steps, t.step, critic_is_w1=t.critic_is_w1)
+        if t.fid is not None:
+            tracker.text("fid/protocol", t.fid.protocol, t.step)
+        tracker.hparams(cfg, list(METRICS) + ([t.fid.tag] if t.fid is not None else []))
+    try:
+        with StopRequests() as stop:
+            metrics = loop(t, tracker, stop)
+    finally:
+        if tracker is not None:
+            tracker.close()
+    elapsed = time.perf_counter() - start
+    barrier(t.shard)  # every rank leaves together, after rank 0's last evaluation and checkpoint
+    if not t.shard.is_main:
+        return {"time/seconds": elapsed}
+    log.info("done: %d steps in %.1f s; w1/exact %.4f (noise floor %.4f), w1/critic %.4f",
+             t.step, elapsed, metrics["w1/exact"], metrics["w1/noise_floor"], metrics["w1/critic"])
+    return {**metrics, "time/seconds": elapsed}
+
+
+def loop(t: Trainer, tracker: Tracker | None, stop: StopRequests) -> dict[str, float]:
+    tasks = periodic_tasks(t, "W1~" if t.critic_is_w1 else "gap")
+    results: dict[str, float] = {}
+    while t.step < t.cfg.steps:
+        stats = t.train_step()
+        stopping = any_rank(stop.signum is not None, t.shard, t.device)  # every rank stops at one step
+        last = t.step == t.cfg.steps
+        due = [task for task in tasks if task.due(t.step, last, stopping)]
+        if due:  # the host looks: the losses must be finite so far
+            t.check_finite()
+        if any(isinstance(task, LogLosses) for task in due):
+            stats = mean_over_ranks(stats, t.shard)  # the global batch's losses (every rank takes part)
+        if not t.shard.is_main:
+            if stopping and not last:
+                barrier(t.shard)  # rank 0 saves last.pt first
+                raise Interrupted(f"stopped at step {t.step} with rank 0", stop.signum or signal.SIGTERM)
+            continue
+        for task in due:
+            task.run(t, tracker, stats, results)
+        if stopping and not last:
+            barrier(t.shard)
+            stop.hand_over_to_requeue()  # under submitit: requeue and exit; resumes from last.pt
+            signum = stop.signum or signal.SIGTERM  # another rank's signal
+            raise Interrupted(f"{signal.Signals(signum).name} at step {t.step}: saved "
+                              f"{RunDir(t.run_dir).last}; run the same command again to resume", signum)
+    return results

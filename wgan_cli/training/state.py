@@ -1,0 +1,106 @@
+"""A run's state: what ``checkpoints/last.pt`` holds, and resuming from it exactly."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from omegaconf import OmegaConf
+from torch import Tensor
+
+from wgan_cli.checkpoint import keep_last, load_checkpoint, rng_state, save_atomic, set_rng_state
+from wgan_cli.errors import ConfigError, UserError
+from wgan_cli.graphs import portable
+from wgan_cli.resume import check_compatible, config_diffs, restore_hydra_record
+from wgan_cli.rundir import RunDir
+
+if TYPE_CHECKING:
+    from wgan_cli.training.trainer import Trainer
+
+log = logging.getLogger("wgan_cli")
+
+
+def state_dict(t: Trainer) -> dict[str, Any]:
+    return {
+        "step": t.step,
+        "generator": t.G.state_dict(),
+        "critic": t.D.state_dict(),
+        "ema": None if t.ema is None else t.ema.state_dict(),
+        "opt_g": portable(t.opt_g.state_dict()),
+        "opt_d": portable(t.opt_d.state_dict()),
+        "sched_g": t.sched_g.state_dict(),
+        "sched_d": t.sched_d.state_dict(),
+        "rng": t.rng.get_state(),
+        "fixed_noise": t.fixed_noise,
+        "best_fid": t.best_fid,
+        "best": t.best,
+        "skipped": t.skipped,
+        "rng_global": rng_state(),
+        "hydra_record": t.hydra_record,
+        "data_shape": list(t.data.shape),
+        "config": OmegaConf.to_container(t.cfg, resolve=True, enum_to_str=True),
+    }
+
+
+def load_state_dict(t: Trainer, state: dict[str, Any]) -> None:
+    """Restore what ``state_dict`` saved (the config is the caller's to compare)."""
+    t.step = state["step"]
+    t.G.load_state_dict(state["generator"])
+    t.D.load_state_dict(state["critic"])
+    if t.ema is not None:
+        t.ema.load_state_dict(state["ema"])
+    for name in ("opt_g", "opt_d", "sched_g", "sched_d"):
+        getattr(t, name).load_state_dict(state[name])
+    t.make_capturable()  # loaded optimizers come as saved: float learning rates, not capturable
+    restore_rng(t.rng, state["rng"], t.device)
+    t.fixed_noise = state["fixed_noise"].to(t.device)
+    t.best_fid = state.get("best_fid", float("inf"))
+    t.skipped = state.get("skipped", 0)
+    t.best = dict(state.get("best", {}))
+    if "rng_global" in state:
+        set_rng_state(state["rng_global"])
+
+
+def restore_rng(rng: torch.Generator, saved: Tensor, device: torch.device) -> None:
+    """The training generator's saved state. A CPU generator (Mersenne Twister, 5056 bytes) and a
+    CUDA one (Philox seed and offset, 16 bytes) cannot take each other's state: across that device
+    change the stream is reseeded from a hash of the saved state, the same seed on every resume."""
+    if saved.numel() == rng.get_state().numel():
+        rng.set_state(saved)
+        return
+    seed = int.from_bytes(hashlib.sha256(saved.cpu().numpy().tobytes()).digest()[:8], "little") >> 1
+    rng.manual_seed(seed)
+    log.info("the checkpoint's random stream was drawn on another device type; reseeded for %s, so the "
+             "run from here differs from one that stayed there", device.type)
+
+
+def resume(t: Trainer, path: Path) -> None:
+    """Continue from ``path``; a config that changes shapes is an error naming the keys, and the
+    run dir's ``.hydra`` record (just rewritten by Hydra) is put back as it was."""
+    state = load_checkpoint(path)  # on the CPU: RNG states stay there, load_state_dict moves the rest
+    try:
+        check_compatible(state, t.cfg, t.data.shape)
+        try:
+            load_state_dict(t, state)
+        except (RuntimeError, KeyError, ValueError) as ex:
+            diffs = "; ".join(config_diffs(state, t.cfg, t.data.shape, every_key=True))
+            raise ConfigError(f"resume: {path} does not fit this config ({diffs or 'no key differs'})") from ex
+    except UserError:
+        if path == RunDir(t.run_dir).last:
+            restore_hydra_record(t.run_dir, state.get("hydra_record"))
+        raise
+    log.info("resumed from %s at step %d", path, t.step)
+
+
+def save_checkpoint(t: Trainer, best: bool = False) -> Path:
+    """``checkpoints/last.pt`` (also keeping ``checkpoint.keep`` step copies), or ``best.pt``;
+    written atomically."""
+    run = RunDir(t.run_dir)
+    path = run.best if best else run.last
+    save_atomic(state_dict(t), path)
+    if not best:
+        keep_last(path, t.step, t.cfg.checkpoint.keep)
+    return path

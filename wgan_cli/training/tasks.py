@@ -1,0 +1,96 @@
+"""The periodic tasks of the loop, each with its own cadence (its config key) and one ``run``.
+
+A task is due every ``every`` generator steps and at the last step (``every = 0``: only at the
+end); the checkpoint is also due when a signal asks the run to stop. The loop runs the due tasks in
+this order: losses, evaluation, FID, checkpoint. A new periodic metric is one more class here and
+one config key for its cadence.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from torch import Tensor
+
+from wgan_cli.training.state import save_checkpoint
+
+if TYPE_CHECKING:
+    from wgan_cli.tracking import Tracker
+    from wgan_cli.training.trainer import Trainer
+
+
+class Periodic:
+    key = ""  # the config key of the cadence, for messages
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+
+    def due(self, step: int, last: bool, stopping: bool) -> bool:
+        return last or bool(self.every and step % self.every == 0)
+
+    def run(self, t: Trainer, tracker: Tracker, stats: dict[str, Tensor], results: dict[str, float]) -> None:
+        raise NotImplementedError
+
+
+class LogLosses(Periodic):
+    """The losses of the step just taken (the global batch's), and the progress bar."""
+
+    key = "log_every"
+
+    def __init__(self, every: int, gap_label: str) -> None:
+        super().__init__(every)
+        self.gap_label = gap_label
+
+    def run(self, t, tracker, stats, results) -> None:  # noqa: ANN001 - as Periodic.run
+        values = {k: v.item() for k, v in stats.items()}
+        tracker.scalars({k: v for k, v in values.items() if k.startswith("loss/")}, t.step)
+        if t.skipped:
+            tracker.scalars({"train/skipped_updates": t.skipped}, t.step)
+        tracker.progress.update(t.step, {self.gap_label: values["w1/critic_batch"]})
+
+
+class Evaluate(Periodic):
+    """W1 against ground truth (``training/evaluation.py``); keeps the lowest ``w1/exact``."""
+
+    key = "eval.every"
+
+    def run(self, t, tracker, stats, results) -> None:  # noqa: ANN001 - as Periodic.run
+        results.update(t.evaluate(tracker))
+        t.best["w1/exact"] = min(results["w1/exact"], t.best.get("w1/exact", float("inf")))
+
+
+class Fid(Periodic):
+    """FID of the sampling generator, on its own random stream; the best step is ``best.pt``."""
+
+    key = "fid.every"
+
+    def run(self, t, tracker, stats, results) -> None:  # noqa: ANN001 - as Periodic.run
+        fid_rng = t.fid.rng(t.step)  # its own stream: FID never changes training
+        scores = t.fid.evaluate(t.sampler, lambda n: t.noise(n, fid_rng))
+        tracker.scalars(scores, t.step)
+        results.update(scores)
+        if scores[t.fid.tag] < t.best_fid:
+            t.best_fid = t.best[t.fid.tag] = scores[t.fid.tag]
+            save_checkpoint(t, best=True)
+
+
+class Checkpoint(Periodic):
+    """``checkpoints/last.pt``: also when a signal asks the run to stop."""
+
+    key = "checkpoint.every"
+
+    def due(self, step: int, last: bool, stopping: bool) -> bool:
+        return stopping or super().due(step, last, stopping)
+
+    def run(self, t, tracker, stats, results) -> None:  # noqa: ANN001 - as Periodic.run
+        save_checkpoint(t)
+
+
+def periodic_tasks(t: Trainer, gap_label: str) -> list[Periodic]:
+    """The run's tasks, in the order they run within a step."""
+    cfg = t.cfg
+    tasks: list[Periodic] = [LogLosses(cfg.log_every, gap_label), Evaluate(cfg.eval.every)]
+    if t.fid is not None:
+        tasks.append(Fid(cfg.fid.every))
+    tasks.append(Checkpoint(cfg.checkpoint.every))
+    return tasks

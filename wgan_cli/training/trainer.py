@@ -1,0 +1,169 @@
+"""The run's components, built from the registries, and one generator step on the host's side.
+
+The pieces: ``step.py`` (the optimizer updates, capturable as a CUDA graph), ``evaluation.py``
+(W1 against ground truth), ``state.py`` (checkpoints and resume), ``tasks.py`` (what runs every
+so many steps) and ``loop.py`` (the loop).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from wgan_cli.config import validate
+from wgan_cli.critic import STRATEGIES
+from wgan_cli.data import DATASETS
+from wgan_cli.device import resolve_device
+from wgan_cli.distributed import current_shard, wrap
+from wgan_cli.divergence import LossWatch
+from wgan_cli.graphs import StepGraph, lr_on_device
+from wgan_cli.loss import LOSSES
+from wgan_cli.metrics.fid_monitor import FidMonitor
+from wgan_cli.model import MODELS
+from wgan_cli.resume import hydra_record, starting_checkpoint
+from wgan_cli.rundir import RunDir
+from wgan_cli.training import evaluation, loop, state
+from wgan_cli.training.components import Diverged, check_shardable, make_optimizer, make_scheduler, update_ema, value
+from wgan_cli.training.step import Step
+
+FIXED_SAMPLES = 64  # the fixed noise batch behind ``samples/fixed``
+
+
+class Trainer:
+    def __init__(self, cfg: DictConfig, run_dir: Path) -> None:
+        validate(cfg)
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.device = resolve_device(cfg.device.name)
+        if self.device.type == "cuda":
+            self.device = torch.device("cuda", torch.cuda.current_device())  # torchrun: this rank's GPU
+        self.shard = current_shard()
+        check_shardable(cfg, self.shard)
+        if cfg.deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # required by deterministic cuBLAS
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.benchmark = False
+        self.hydra_record = hydra_record(self.run_dir)  # .hydra/*.yaml of this attempt, kept in checkpoints
+        random.seed(cfg.seed)  # nothing of ours draws from python's or numpy's global RNG; seeded anyway
+        np.random.seed(cfg.seed)
+        torch.manual_seed(cfg.seed)
+        self.data = DATASETS.build(cfg.data, self.device)
+        strategy, self.loss = STRATEGIES.build(cfg.critic), LOSSES.build(cfg.loss)
+        self.critic_is_w1 = self.loss.is_wasserstein and strategy.estimates_w1
+        generator, critic = MODELS.get(cfg.model.name)(cfg.model, self.data.shape)
+        self.G, self.D = generator.to(self.device), strategy.prepare(critic).to(self.device)
+        # what the training steps call: under torchrun, DistributedDataParallel (gradients averaged)
+        nets = {"G": self.G, "D": self.D, "G_train": wrap(self.G, self.shard, self.device),
+                "D_train": wrap(self.D, self.shard, self.device)}
+        self.opt_g = make_optimizer(cfg.optim, self.G.parameters(), cfg.optim.lr_g, self.device)
+        self.opt_d = make_optimizer(cfg.optim, self.D.parameters(), cfg.optim.lr_d, self.device)
+        self.sched_g = make_scheduler(cfg.optim, self.opt_g, cfg.steps)
+        self.sched_d = make_scheduler(cfg.optim, self.opt_d, cfg.steps)
+        self.ema = (AveragedModel(self.G, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema.decay), use_buffers=True)
+                    if cfg.ema.decay > 0 else None)
+        # one generator drives all training randomness (data, noise, interpolation weights); under
+        # torchrun every rank draws the same global stream and uses its own rows of each batch
+        self.rng = torch.Generator(self.device).manual_seed(cfg.seed)
+        self.watch = LossWatch(self.device) if value(cfg.train.on_nan) == "stop" else None
+        self.updates = Step(cfg, self.data, strategy, self.loss, nets, (self.opt_g, self.opt_d), self.rng,
+                            self.shard, self.device, skip_nan=self.watch is None, step_number=lambda: self.step)
+        # a fixed noise batch, saved with the run, for sample grids comparable across steps
+        self.fixed_noise = self.noise(FIXED_SAMPLES, torch.Generator(self.device).manual_seed(cfg.seed + 1))
+        self.step = 0
+        self.graph_off = self.why_no_graph()  # None: each generator step replays as one CUDA graph
+        self.updates.graphed = self.graph_off is None
+        self.make_capturable()
+        self.best_fid = float("inf")
+        self.best: dict[str, float] = {}  # the lowest w1/exact and FID over the evaluations so far
+        self.resumed_from = starting_checkpoint(cfg, self.run_dir)
+        if self.resumed_from is not None:
+            state.resume(self, self.resumed_from)
+        self.fid = FidMonitor(cfg, self.data, self.device) if cfg.fid.every and self.shard.is_main else None
+        self.run_updates = self.updates if self.graph_off else StepGraph(self.updates, [self.rng])
+
+    def why_no_graph(self) -> str | None:
+        """Why the generator steps run eagerly, or None when they replay as a CUDA graph."""
+        if not self.cfg.train.cuda_graph:
+            return "train.cuda_graph=false"
+        if self.device.type != "cuda":
+            return "not on CUDA"
+        if self.shard.world > 1:
+            return "data parallel over several processes"
+        if self.watch is None:
+            return "train.on_nan=skip decides on the host at every update"
+        if not self.data.on_device:
+            return "the data streams from the host"
+        return None
+
+    def make_capturable(self) -> None:
+        """When graphed: optimizers whose learning rates and step counts live on the device."""
+        if self.graph_off is None:
+            for opt in (self.opt_g, self.opt_d):
+                lr_on_device(opt)
+
+    @property
+    def sampler(self) -> nn.Module:
+        """The generator that samples and metrics use: the EMA copy once averaging has begun."""
+        if self.ema is not None and self.step > self.cfg.ema.start:
+            return self.ema.module
+        return self.G
+
+    @property
+    def skipped(self) -> int:
+        """Optimizer updates dropped under ``train.on_nan=skip``."""
+        return self.updates.skipped
+
+    @skipped.setter
+    def skipped(self, count: int) -> None:
+        self.updates.skipped = count
+
+    def noise(self, n: int, generator: torch.Generator) -> Tensor:
+        return self.updates.noise(n, generator)
+
+    def train_step(self) -> dict[str, Tensor]:
+        """One generator step: the optimizer updates (a CUDA graph's replay where possible), the NaN
+        guard's bookkeeping, the EMA update and the schedulers; then ``step`` counts it."""
+        stats, updates = self.run_updates()
+        if self.watch is not None:
+            for terms in updates:
+                if self.watch.room() < len(terms):  # no log step for long: check now
+                    self.check_finite()
+                self.watch.add(self.step + 1, terms)
+        if self.ema is not None and self.step >= self.cfg.ema.start:
+            update_ema(self.ema, self.G, self.cfg.ema.decay)
+        self.sched_g.step()
+        self.sched_d.step()
+        self.step += 1
+        return stats
+
+    def check_finite(self) -> None:
+        """``train.on_nan=stop``: raise ``Diverged`` naming the first step with a NaN or Inf loss.
+        Called before anything is logged or saved, so the last checkpoint predates the divergence."""
+        found = self.watch.first_bad() if self.watch is not None else None
+        if found is None:
+            return
+        step, terms = found
+        self.step = step - 1  # the last good step: what the run's summary reports as trained
+        values = ", ".join(f"{name}={v}" for name, v in terms.items())
+        last = RunDir(self.run_dir).last
+        kept = f"the last good checkpoint is kept: {last}" if last.is_file() else "no checkpoint was written yet"
+        raise Diverged(f"step {step}: {values}; stopped (train.on_nan=stop; skip drops such updates); {kept}")
+
+    def evaluate(self, tracker=None) -> dict[str, float]:  # noqa: ANN001 - a Tracker
+        return evaluation.evaluate(self, tracker)
+
+    def state_dict(self) -> dict[str, Any]:
+        return state.state_dict(self)
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        state.load_state_dict(self, saved)
+
+    def fit(self) -> dict[str, float]:
+        return loop.fit(self)
