@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from wgan_cli.errors import UserError
+from wgan_cli.rundir import RunDir
 
 
 class CheckpointError(UserError):
@@ -83,7 +84,7 @@ def resolve_checkpoint(path: str | Path) -> Path:
     """A checkpoint file, or a run dir (its ``checkpoints/last.pt``)."""
     p = Path(path).expanduser()
     if p.is_dir():
-        p = p / "checkpoints" / "last.pt"
+        p = RunDir(p).last
     if not p.is_file():
         raise UserError(f"{path}: no such checkpoint (a .pt file, or a run dir holding checkpoints/last.pt)")
     return p
@@ -103,8 +104,18 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dic
     return state
 
 
+def samples_from_ema(state: dict[str, Any]) -> bool:
+    """Whether the run's samples come from its EMA generator: it kept one and averaging had begun
+    (step > ema.start), the rule the trainer's ``sampler`` follows."""
+    return state.get("ema") is not None and state.get("step", 0) > state["config"]["ema"]["start"]
+
+
+def sampler_name(state: dict[str, Any]) -> str:
+    return "EMA generator" if samples_from_ema(state) else "generator"
+
+
 def generator_from_checkpoint(state: dict[str, Any], device: str | torch.device = "cpu") -> tuple[torch.nn.Module, int]:
-    """The generator to sample from (the EMA copy when the run kept one) and its noise size, in eval mode."""
+    """The generator to sample from (``samples_from_ema``) and its noise size, in eval mode."""
     from omegaconf import OmegaConf
 
     from wgan_cli.model import MODELS
@@ -112,7 +123,7 @@ def generator_from_checkpoint(state: dict[str, Any], device: str | torch.device 
     cfg = OmegaConf.create(state["config"])
     generator, _ = MODELS.get(cfg.model.name)(cfg.model, tuple(state["data_shape"]))
     weights = state["generator"]
-    if state.get("ema") is not None and state.get("step", 0) > cfg.ema.start:
+    if samples_from_ema(state):
         weights = {k[len("module."):]: v for k, v in state["ema"].items() if k.startswith("module.")}
     generator.load_state_dict(weights)
     return generator.to(device).eval().requires_grad_(False), int(cfg.model.noise_dim)

@@ -17,10 +17,10 @@ from wgan_cli import __version__
 # name -> (module with a ``main()``, one-line description)
 SUBCOMMANDS = {
     "train": ("wgan_cli.train", "train a WGAN; a Hydra app (wgan-cli train --help lists its config groups)"),
-    "report": ("wgan_cli.report_cmd", "compare the runs of a sweep: a table (markdown/csv/json) and a PNG"),
-    "sample": ("wgan_cli.sample_cmd", "draw samples from a run's generator into a grid, .npy, .csv or folder"),
-    "w1": ("wgan_cli.w1_cmd", "W1 between two sample files: exact, LP primal/dual, sinkhorn, sliced, neural critic"),
-    "fid": ("wgan_cli.fid_cmd", "FID/KID between image folders, datasets, statistics and checkpoints"),
+    "report": ("wgan_cli.commands.report", "compare the runs of a sweep: a table (markdown/csv/json) and a PNG"),
+    "sample": ("wgan_cli.commands.sample", "draw samples from a run's generator into a grid, .npy, .csv or folder"),
+    "w1": ("wgan_cli.commands.w1", "W1 between two sample files: exact, LP primal/dual, sinkhorn, sliced, neural critic"),
+    "fid": ("wgan_cli.commands.fid", "FID/KID between image folders, datasets, statistics and checkpoints"),
 }
 
 USAGE = f"""usage: wgan-cli <command> [args...]

@@ -11,13 +11,14 @@ from omegaconf import OmegaConf
 
 from wgan_cli.checkpoint import load_checkpoint, resolve_checkpoint
 from wgan_cli.errors import ConfigError, UserError
+from wgan_cli.rundir import RunDir
 
 # the keys that decide the shapes of the saved tensors
 SHAPE_KEYS = ("model", "data.name", "data.size", "critic.name", "optim.name")
 
 
 def starting_checkpoint(cfg: Any, run_dir: Path) -> Path | None:
-    last = Path(run_dir) / "checkpoints" / "last.pt"
+    last = RunDir(run_dir).last
     if cfg.resume == "auto":
         return last if last.is_file() else None
     if cfg.resume == "never":
@@ -68,10 +69,10 @@ def check_compatible(state: dict[str, Any], cfg: Any, data_shape: tuple[int, ...
 
 
 def hydra_record(run_dir: Path) -> dict[str, str]:
-    folder = Path(run_dir) / ".hydra"
+    folder = RunDir(run_dir).hydra
     return {p.name: p.read_text() for p in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
 
 
 def restore_hydra_record(run_dir: Path, record: dict[str, str] | None) -> None:
     for name, text in (record or {}).items():
-        (Path(run_dir) / ".hydra" / name).write_text(text)
+        (RunDir(run_dir).hydra / name).write_text(text)

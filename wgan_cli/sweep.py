@@ -16,8 +16,10 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from wgan_cli.rundir import RunDir
+
 log = logging.getLogger("wgan_cli")
-SUMMARY = "summary.json"
+SUMMARY = RunDir(".").summary.name
 HPARAM_KEYS = ("data.name", "model.name", "critic.name", "loss.name", "n_critic", "batch_size", "steps",
                "seed", "optim.name", "optim.lr_g", "optim.lr_d", "ema.decay")
 METRICS = ("w1/exact", "w1/critic", "w1/noise_floor", "w1/sliced", "lipschitz/empirical")
@@ -26,7 +28,7 @@ failed_jobs = 0  # set by SweepStatus.on_multirun_end, read by wgan_cli.train.ma
 
 def write_summary(run_dir: Path, **fields: Any) -> None:
     """``summary.json`` in the run dir, replaced atomically."""
-    path = Path(run_dir) / SUMMARY
+    path = RunDir(run_dir).summary
     tmp = path.with_name(f".{SUMMARY}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(fields, indent=2, default=float) + "\n")
     os.replace(tmp, path)
@@ -34,7 +36,7 @@ def write_summary(run_dir: Path, **fields: Any) -> None:
 
 def read_summary(run_dir: Path) -> dict[str, Any] | None:
     try:
-        return json.loads((Path(run_dir) / SUMMARY).read_text())
+        return json.loads(RunDir(run_dir).summary.read_text())
     except (OSError, ValueError):
         return None
 

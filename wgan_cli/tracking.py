@@ -16,6 +16,8 @@ from typing import Mapping
 
 from torch.utils.tensorboard import SummaryWriter
 
+from wgan_cli.rundir import RunDir
+
 log = logging.getLogger("wgan_cli")
 
 def w1_layout(critic_is_w1: bool) -> dict:
@@ -30,7 +32,7 @@ def w1_layout(critic_is_w1: bool) -> dict:
 
 class Tracker:
     def __init__(self, run_dir: Path, total_steps: int, start_step: int = 0, critic_is_w1: bool = True) -> None:
-        self.writer = SummaryWriter(log_dir=str(Path(run_dir) / "tb"), purge_step=start_step + 1)  # a resume drops points logged after its checkpoint
+        self.writer = SummaryWriter(log_dir=str(RunDir(run_dir).events), purge_step=start_step + 1)  # a resume drops points logged after its checkpoint
         self.writer.add_custom_scalars(w1_layout(critic_is_w1))
         if not critic_is_w1:
             self.writer.add_text(

@@ -26,6 +26,7 @@ from torch import Tensor
 from wgan_cli.config import require
 from wgan_cli.data.base import DATASETS, DataConfig, DataSource
 from wgan_cli.errors import DataError
+from wgan_cli.imageio import decode_rgb, list_images
 from wgan_cli.paths import cache_dir
 
 if TYPE_CHECKING:
@@ -161,22 +162,14 @@ class CIFAR10(TorchvisionSource):
     dataset_class, folder = "CIFAR10", "cifar-10-batches-py"
 
 
-def list_images(path: Path) -> list[Path]:
-    from torchvision.datasets.folder import IMG_EXTENSIONS
-
-    return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS)
-
-
 def read_image(file: Path, size: int) -> Tensor:
-    """One file -> uint8 [3, size, size]: decode (Pillow), center-crop to a square, resize."""
-    from PIL import Image
-    from torchvision.transforms.v2.functional import center_crop, pil_to_tensor
+    """One file -> uint8 [3, size, size]: decode, center-crop to a square, resize."""
+    from torchvision.transforms.v2.functional import center_crop
 
     try:
-        with Image.open(file) as opened:
-            image = pil_to_tensor(opened.convert("RGB"))
-    except Exception as ex:
-        raise DataError(f"data.path: cannot decode {file}: {type(ex).__name__}: {ex}") from ex
+        image = torch.from_numpy(decode_rgb(file)).permute(2, 0, 1).contiguous()
+    except DataError as ex:
+        raise DataError(f"data.path: {ex}") from ex
     side = min(image.shape[-2:])
     return resize_uint8(center_crop(image, [side, side]).unsqueeze(0), size)[0]
 
