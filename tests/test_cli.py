@@ -39,6 +39,7 @@ def test_unknown_subcommand_is_one_line(cli):
     assert result.stderr.strip().count("\n") == 0 and "unknown command 'trian'" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_run_writes_config_log_events_and_checkpoint(gp_run):
     assert (gp_run / ".hydra" / "config.yaml").exists()
     assert (gp_run / "train.log").read_text().count("done: 6 steps") == 1
@@ -85,6 +86,7 @@ def test_the_critic_figure_and_the_custom_scalars_layout_are_written(gp_run):
     assert drawn == {"w1/critic", "w1/exact", "w1/noise_floor"}
 
 
+@pytest.mark.slow
 def test_a_three_job_sweep_writes_three_run_dirs(tmp_path):
     sweep = tmp_path / "sweep"
     result = run_cli("train", "-m", "critic=clip,gp,sn", "steps=2", *FAST, f"hydra.sweep.dir={sweep}")
@@ -137,6 +139,7 @@ def test_full_error_env_still_shows_the_traceback(tmp_path):
     assert result.returncode != 0 and "Traceback" in result.stderr
 
 
+@pytest.mark.slow
 def test_hydra_flags_work_through_the_subcommand(tmp_path):
     cfg = run_cli("train", "--cfg", "job", "critic=gp")
     assert cfg.returncode == 0 and OmegaConf.create(cfg.stdout).critic.weight == 10.0
@@ -149,6 +152,7 @@ def test_hydra_flags_work_through_the_subcommand(tmp_path):
     assert 'eval "$(wgan-cli -sc install=bash)"' in hydra_help.stdout
 
 
+@pytest.mark.slow
 def test_shell_completion_completes_critic_options():
     result = run_cli("-sc", "query=bash", env={"COMP_LINE": "wgan-cli train critic=", "COMP_POINT": "22"})
     assert result.returncode == 0, result.stderr

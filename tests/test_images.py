@@ -292,6 +292,7 @@ def test_every_preset_file_is_tested():
     assert sorted(p.stem for p in folder.glob("*.yaml")) == sorted(PRESETS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", PRESETS)
 def test_each_preset_composes_and_runs_two_steps(preset, cifar_root, tmp_path):
     data = [f"data.root={cifar_root}"] if "cifar10" in preset else []
@@ -319,6 +320,7 @@ def test_presets_carry_their_published_recipes():
 
 
 # -- end to end ----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_digits_run_logs_a_fixed_sample_grid_and_labels_a_non_wasserstein_gap(tmp_path):
     run_dir = tmp_path / "run"
     result = run_cli(

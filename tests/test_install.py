@@ -40,6 +40,7 @@ def test_wheel_ships_every_module(wheel):
     assert in_repo - names == set()
 
 
+@pytest.mark.slow
 def test_installed_wheel_trains_from_an_unrelated_directory(wheel, tmp_path):
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)

@@ -16,6 +16,7 @@ from wgan_cli.profiling import rss_mb
 from wgan_cli.training import Trainer
 
 
+@pytest.mark.slow
 def test_memory_is_flat_over_a_long_run(tmp_path):
     """Resident memory over 600 logged steps of a GP run: anything a step kept alive (a graph, a
     logged tensor with its history) would grow it by megabytes every few steps. (Evaluations are
@@ -69,6 +70,7 @@ def test_the_gradient_penalty_stays_float32_under_bf16_autocast(device, rel):
     assert ((naive_norms - exact_norms).abs() / exact_norms).max() > 1e-3  # bf16 would have moved them
 
 
+@pytest.mark.slow
 def test_a_bf16_run_matches_float32_where_it_should(tmp_path):
     common = ["experiment=toy_wgan_gp", "model.width=128", "steps=20", "log_every=1", "eval.every=10", "eval.n=256"]
     runs = {}
@@ -91,6 +93,7 @@ def test_a_bf16_run_matches_float32_where_it_should(tmp_path):
     ["model=resnet32", "critic=lp", "model.d_channels=8", "model.g_channels=8", "batch_size=8", "data=digits",
      "data.size=32", "fid.every=0"],
 ])
+@pytest.mark.slow
 def test_penalty_critics_train_to_the_same_bits_with_fewer_flops(overrides, tmp_path, monkeypatch):
     """The penalty strategies swap the critic's (Leaky)ReLUs for PiecewiseLinear: identical
     parameters after training steps, fewer FLOPs per step (no zero second derivative pushed

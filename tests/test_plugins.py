@@ -27,6 +27,7 @@ def plugin_path(tmp_path_factory) -> Path:
     return target
 
 
+@pytest.mark.slow
 def test_the_plugins_critic_trains_from_outside_the_package(plugin_path, tmp_path):
     run_dir = tmp_path / "run"
     result = run_cli("train", "critic=div", *FAST, "steps=3", "eval.every=3", f"hydra.run.dir={run_dir}",
@@ -46,6 +47,7 @@ def test_the_plugins_critic_trains_from_outside_the_package(plugin_path, tmp_pat
     assert "not a W1 estimate" in layout.category[0].chart[0].title
 
 
+@pytest.mark.slow
 def test_the_plugin_is_listed_and_its_keys_are_typed(plugin_path):
     env = {"PYTHONPATH": str(plugin_path)}
     assert "div" in run_cli("train", "--help", env=env).stdout

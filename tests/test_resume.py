@@ -51,6 +51,7 @@ def wait_for(path: Path, process: subprocess.Popen, timeout: float = 120) -> Non
         time.sleep(0.02)
 
 
+@pytest.mark.slow
 def test_a_run_killed_with_sigkill_resumes_bitwise_identical(tmp_path):
     steps = ["steps=150", "checkpoint.keep=100"]
     killed = start(tmp_path / "killed", *RUN, *steps)
@@ -87,6 +88,7 @@ def test_a_run_killed_with_sigkill_resumes_bitwise_identical(tmp_path):
         assert sa[tag] == sb[tag], tag
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_saves_last_pt_and_exits_with_its_code(tmp_path, sig):
     run_dir = tmp_path / "run"
@@ -126,6 +128,7 @@ def test_checkpoints_every_n_steps_and_keep_the_last_k(tmp_path):
     assert last["rng_global"]["numpy"][0] == "MT19937" and "python" in last["rng_global"]
 
 
+@pytest.mark.slow
 def test_a_finished_run_run_again_trains_nothing(tmp_path):
     first = run_cli("train", *RUN, "steps=20", f"hydra.run.dir={tmp_path}")
     assert first.returncode == 0, first.stderr
@@ -138,6 +141,7 @@ def test_a_finished_run_run_again_trains_nothing(tmp_path):
     assert longer.returncode == 0 and torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)["step"] == 30
 
 
+@pytest.mark.slow
 def test_a_resume_that_changes_the_model_names_the_keys_and_keeps_the_record(tmp_path):
     first = run_cli("train", *RUN, "steps=10", f"hydra.run.dir={tmp_path}")
     assert first.returncode == 0, first.stderr
@@ -153,6 +157,7 @@ def test_a_resume_that_changes_the_model_names_the_keys_and_keeps_the_record(tmp
     assert other_critic.returncode == 2 and "critic.name gp -> sn" in other_critic.stderr
 
 
+@pytest.mark.slow
 def test_resume_never_refuses_a_run_dir_that_holds_a_run(tmp_path):
     assert run_cli("train", *RUN, "steps=5", f"hydra.run.dir={tmp_path}").returncode == 0
     before = (tmp_path / "checkpoints" / "last.pt").read_bytes()
@@ -162,6 +167,7 @@ def test_resume_never_refuses_a_run_dir_that_holds_a_run(tmp_path):
     assert "seed=3" not in (tmp_path / ".hydra" / "overrides.yaml").read_text()
 
 
+@pytest.mark.slow
 def test_resume_from_a_path_continues_into_a_new_run_dir(tmp_path):
     assert run_cli("train", *RUN, "steps=10", f"hydra.run.dir={tmp_path / 'a'}").returncode == 0
     result = run_cli("train", *RUN, "steps=15", f"resume={tmp_path / 'a'}", f"hydra.run.dir={tmp_path / 'b'}")
@@ -198,6 +204,7 @@ def test_a_checkpoint_moves_between_cpu_and_cuda_with_the_random_stream_reseeded
     assert not torch.equal(straight.rng.get_state(), finals[0]["rng"])  # another stream than the unchanged one
 
 
+@pytest.mark.slow
 def test_a_checkpoint_whose_tensors_do_not_load_names_the_cause(tmp_path):
     assert run_cli("train", *RUN, "steps=5", f"hydra.run.dir={tmp_path / 'a'}").returncode == 0
     state = torch.load(tmp_path / "a" / "checkpoints" / "last.pt", weights_only=True)
@@ -303,6 +310,7 @@ def test_an_output_dir_that_cannot_be_created_is_one_line(tmp_path):
     assert "Not a directory" in result.stderr and str(tmp_path / "a_file") in result.stderr
 
 
+@pytest.mark.slow
 def test_the_same_seed_gives_identical_events_and_weights(tmp_path):
     runs = [tmp_path / "a", tmp_path / "b"]
     for run in runs:
@@ -326,6 +334,7 @@ def image_run(tmp_path_factory) -> Path:
     return run
 
 
+@pytest.mark.slow
 def test_sample_writes_a_grid_an_array_and_a_folder_from_the_ema_generator(image_run, tmp_path):
     from PIL import Image
 
@@ -350,6 +359,7 @@ def test_sample_writes_a_grid_an_array_and_a_folder_from_the_ema_generator(image
     assert sorted(p.name for p in (tmp_path / "pngs").iterdir()) == ["000000.png", "000001.png", "000002.png"]
 
 
+@pytest.mark.slow
 def test_sample_writes_points_for_2d_data(tmp_path):
     assert run_cli("train", "steps=5", *FAST, f"hydra.run.dir={tmp_path / 'run'}").returncode == 0
     result = run_cli("sample", str(tmp_path / "run" / "checkpoints" / "last.pt"), "--n", "7",

@@ -32,6 +32,7 @@ def lr_d(overrides: list[str]) -> float:
     return float(dict(o.split("=", 1) for o in overrides)["optim.lr_d"])
 
 
+@pytest.mark.slow
 def test_a_failing_job_is_recorded_and_the_sweep_goes_on(sweep):
     root, result = sweep
     assert result.returncode == 2, result.stderr  # two jobs failed
@@ -47,6 +48,7 @@ def test_a_failing_job_is_recorded_and_the_sweep_goes_on(sweep):
     assert "2 of 4 jobs failed" in result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_joblib_runs_two_local_jobs_in_worker_processes(tmp_path):
     result = run_cli("train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *SMALL,
                      "optim.lr_d=1e-4,1e9", f"hydra.sweep.dir={tmp_path}")
@@ -154,6 +156,7 @@ def test_a_real_tensorboard_serves_the_scalars_and_the_hparams_sessions(sweep):
         server.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_report_names_the_keys_a_critic_sweep_also_changes(tmp_path):
     """critic=clip,sn compares two recipes as well as two strategies; the report says which keys."""
     tiny = ["steps=2", "eval.every=0", "eval.n=50", "model.width=16", "batch_size=16", "log_every=1"]
