@@ -110,6 +110,7 @@ BAD_INPUTS = [
     (["foo=1"], "foo", "foo"),
     (["critic.weight=1"], "critic.weight", "SNConfig"),
     (["data=mnist2"], "data=mnist2", "gaussians8"),
+    (["optim=adamw"], "optim=adamw", "wgan_gp"),
     (["device=tpu"], "device=tpu", "cpu"),
     (["train.cuda_graph=maybe"], "train.cuda_graph", "not a valid bool"),
     (["train.amp=fp8"], "train.amp", "fp32, bf16"),

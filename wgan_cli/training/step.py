@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from wgan_cli.distributed import Shard
+from wgan_cli.training.components import value
 
 log = logging.getLogger("wgan_cli")
 Terms = dict[str, Tensor | None]
@@ -36,7 +37,7 @@ class Step:
         self.opt_g, self.opt_d = optimizers
         self.rng, self.shard, self.device = rng, shard, device
         self.g_batch_norm = any(isinstance(m, _BatchNorm) for m in self.G.modules())
-        self.bf16 = str(getattr(cfg.train.amp, "value", cfg.train.amp)) == "bf16"
+        self.bf16 = value(cfg.train.amp) == "bf16"
         self.skip_nan, self.step_number = skip_nan, step_number
         self.graphed = False  # set when a CUDA graph replays this step (autocast keeps no weight cache then)
         self.skipped = 0  # updates dropped under train.on_nan=skip
