@@ -9,37 +9,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
+SUMMARY = "summary.json"
 
-@dataclass(frozen=True)
+
 class RunDir:
-    root: Path
-
     def __init__(self, root: str | Path) -> None:
-        object.__setattr__(self, "root", Path(root))
-
-    @property
-    def hydra(self) -> Path:
-        return self.root / ".hydra"
-
-    @property
-    def events(self) -> Path:
-        return self.root / "tb"
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.root / "checkpoints"
-
-    @property
-    def last(self) -> Path:
-        return self.checkpoints / "last.pt"
-
-    @property
-    def best(self) -> Path:
-        return self.checkpoints / "best.pt"
-
-    @property
-    def summary(self) -> Path:
-        return self.root / "summary.json"
+        self.root = Path(root)
+        self.hydra = self.root / ".hydra"
+        self.events = self.root / "tb"
+        self.checkpoints = self.root / "checkpoints"
+        self.last = self.checkpoints / "last.pt"
+        self.best = self.checkpoints / "best.pt"
+        self.summary = self.root / SUMMARY

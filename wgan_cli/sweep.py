@@ -16,10 +16,9 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from wgan_cli.rundir import RunDir
+from wgan_cli.rundir import SUMMARY, RunDir
 
 log = logging.getLogger("wgan_cli")
-SUMMARY = RunDir(".").summary.name
 HPARAM_KEYS = ("data.name", "model.name", "critic.name", "loss.name", "n_critic", "batch_size", "steps",
                "seed", "optim.name", "optim.lr_g", "optim.lr_d", "ema.decay")
 METRICS = ("w1/exact", "w1/critic", "w1/noise_floor", "w1/sliced", "lipschitz/empirical")
