@@ -79,11 +79,24 @@ def test_the_critic_figure_and_the_custom_scalars_layout_are_written(gp_run):
     assert raw, "no custom-scalars layout in the event file"
     layout = layout_pb2.Layout.FromString(acc.Tensors(next(iter(raw)))[0].tensor_proto.string_val[0])
     charts = [c for cat in layout.category for c in cat.chart]
-    (chart,) = [c for c in charts if c.multiline.tag]
+    bracket, ratio = charts
     logged = acc.Tags()["scalars"]
-    assert "w1/critic_scaled" in logged  # a tag the critic's regex must not draw
-    drawn = {tag for regex in chart.multiline.tag for tag in logged if re.search(regex, tag)}  # TensorBoard searches
-    assert drawn == {"w1/critic", "w1/exact", "w1/noise_floor"}
+    assert "w1/critic_scaled" in logged and "w1/critic_ratio" in logged  # tags the critic's regex must not draw
+    for chart, tags in [(bracket, {"w1/critic", "w1/exact", "w1/noise_floor"}), (ratio, {"w1/critic_ratio"})]:
+        drawn = {tag for regex in chart.multiline.tag for tag in logged if re.search(regex, tag)}  # TensorBoard searches
+        assert drawn == tags, chart.title
+    assert "critic estimate <= W1 <= exact" in bracket.title and "3x noise floor" in ratio.title
+
+
+def test_the_critic_ratio_is_logged_only_where_exact_w1_is_well_above_the_noise_floor(gp_run):
+    logged = scalars(gp_run)
+    by_step = {tag: dict(values) for tag, values in logged.items()}
+    assert by_step["w1/critic_ratio"]  # the generator starts far from the data
+    for step, exact in by_step["w1/exact"].items():
+        if exact >= 3 * by_step["w1/noise_floor"][step]:
+            assert by_step["w1/critic_ratio"][step] == pytest.approx(by_step["w1/critic"][step] / exact, rel=1e-5)
+        else:
+            assert step not in by_step["w1/critic_ratio"]
 
 
 @pytest.mark.slow
@@ -102,7 +115,7 @@ def test_a_three_job_sweep_writes_three_run_dirs(tmp_path):
 
 
 BAD_INPUTS = [
-    (["critic=foo"], "critic=foo", "clip, gp, lp, sn"),
+    (["critic=foo"], "critic=foo", "clip, gp, lp, orthonormal, sinkhorn, sn, sn_ttur"),
     (["optim.lr_d=abc"], "optim.lr_d", "abc"),
     (["n_critic=0"], "n_critic=0", ">= 1"),
     (["steps=-1"], "steps=-1", ">= 1"),
@@ -148,7 +161,7 @@ def test_hydra_flags_work_through_the_subcommand(tmp_path):
     assert info.returncode == 0 and "pkg://wgan_cli.configs" in info.stdout
     app_help = run_cli("train", "--help")
     assert app_help.returncode == 0
-    assert "critic: clip, gp, lp, sn, sn_ttur" in app_help.stdout and "gaussians25" in app_help.stdout
+    assert "critic: clip, gp, lp, orthonormal, sinkhorn, sn, sn_ttur" in app_help.stdout and "gaussians25" in app_help.stdout
     hydra_help = run_cli("train", "--hydra-help")
     assert 'eval "$(wgan-cli -sc install=bash)"' in hydra_help.stdout
 

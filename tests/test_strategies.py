@@ -26,8 +26,8 @@ class Linear(nn.Module):
         return (x * self.w).flatten(1).sum(1)
 
 
-def test_registry_lists_the_four_strategies():
-    assert STRATEGIES.names() == ["clip", "gp", "lp", "sn"]
+def test_registry_lists_the_six_strategies():
+    assert STRATEGIES.names() == ["clip", "gp", "lp", "orthonormal", "sinkhorn", "sn"]
 
 
 def test_clip_step_keeps_every_critic_weight_within_c(tmp_path):

@@ -35,7 +35,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="ground cost (sqeuclidean gives W2^2 for exact/lp/sinkhorn)")
     p.add_argument("--reg", type=float, default=0.01, help="sinkhorn: entropic regularization, relative to the largest cost")
     p.add_argument("--projections", type=int, default=200, help="sliced: random directions (default 200)")
-    p.add_argument("--critic", default="gp", help="critic: the Lipschitz strategy, gp, lp or sn (default gp)")
+    p.add_argument("--critic", default="gp", help="critic: the Lipschitz strategy of wgan-cli train, trained with its recipe (default gp)")
     p.add_argument("--steps", type=int, default=1000, help="critic: training steps (default 1000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
@@ -94,43 +94,6 @@ def _folder(path: Path) -> np.ndarray:
     return np.stack(arrays)
 
 
-def train_critic(x: np.ndarray, y: np.ndarray, strategy_name: str, steps: int, seed: int) -> tuple[float, float]:
-    """Maximize E_x f - E_y f over an MLP critic kept Lipschitz by a ``wgan-cli train`` strategy.
-    Returns the KR estimate on all of x and y, and the empirical Lipschitz constant of f over
-    pairs of those points (the estimate divided by it is a lower bound on W1)."""
-    import torch
-
-    import wgan_cli.train  # noqa: F401  (registers the strategies and their schemas)
-    from wgan_cli.critic import STRATEGIES
-    from wgan_cli.metrics.lipschitz import empirical_lipschitz
-    from wgan_cli.model.mlp import mlp
-    from wgan_cli.train import compose_config
-
-    cfg = compose_config([f"critic={strategy_name}"]).critic
-    strategy = STRATEGIES.build(cfg)
-    torch.manual_seed(seed)
-    g = torch.Generator().manual_seed(seed)
-    scale = float(np.concatenate([x, y]).std()) or 1.0  # train on standardized data; f scales back
-    xs, ys = (torch.tensor(v / scale, dtype=torch.float32) for v in (x, y))
-    critic = strategy.prepare(mlp(x.shape[1], 128, 3, 1))
-    opt = torch.optim.Adam(critic.parameters(), lr=1e-3 if strategy_name != "clip" else 5e-5, betas=(0.5, 0.9))
-    batch = min(256, len(xs), len(ys))
-    for _ in range(steps):
-        real = xs[torch.randint(len(xs), (batch,), generator=g)]
-        fake = ys[torch.randint(len(ys), (batch,), generator=g)]
-        loss = -(critic(real).mean() - critic(fake).mean())
-        penalty = strategy.penalty(critic, real, fake, g)
-        opt.zero_grad(set_to_none=True)
-        (loss if penalty is None else loss + penalty).backward()
-        opt.step()
-        strategy.after_step(critic)
-    critic.eval()
-    with torch.no_grad():
-        estimate = (critic(xs).mean() - critic(ys).mean()).item() * scale
-    pts = torch.cat([xs[torch.randperm(len(xs), generator=g)[:1000]], ys[torch.randperm(len(ys), generator=g)[:1000]]])
-    return estimate, empirical_lipschitz(critic, pts, pts)
-
-
 def run(args: argparse.Namespace) -> dict:
     from wgan_cli.metrics import w1
 
@@ -160,10 +123,13 @@ def run(args: argparse.Namespace) -> dict:
             entry = {"value": w1.sliced_w1(x, y, args.projections, args.seed),
                      "how": f"{args.projections} projections (ot.sliced_wasserstein_distance), a lower bound"}
         else:
-            estimate, lipschitz = train_critic(x, y, args.critic, args.steps, args.seed)
-            entry = {"value": estimate / lipschitz, "kr_estimate": estimate, "empirical_lipschitz": lipschitz,
-                     "how": f"MLP critic, critic={args.critic}, {args.steps} steps: KR estimate {estimate:.6f} "
-                     f"/ empirical Lipschitz constant {lipschitz:.4f}, a lower bound"}
+            from wgan_cli.training.critic_fit import fit_critic
+
+            fit = fit_critic(x, y, args.critic, args.steps, args.seed)
+            entry = {"value": fit.lower_bound, "kr_estimate": fit.estimate, "empirical_lipschitz": fit.lipschitz,
+                     "seconds": fit.seconds,
+                     "how": f"MLP critic, critic={args.critic} with its recipe, {args.steps} steps: KR estimate "
+                     f"{fit.estimate:.6f} / empirical Lipschitz constant {fit.lipschitz:.4f}, a lower bound"}
         if exact is not None and method != "exact":
             entry["minus_exact"] = entry["value"] - exact
         result["methods"][method] = entry

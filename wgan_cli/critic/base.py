@@ -28,6 +28,8 @@ class LipschitzStrategy:
     has_penalty = False  # ``penalty`` contributes a term (``loss/penalty`` is logged)
     needs_double_backward = False  # ``penalty`` differentiates the critic's input gradient (create_graph)
     estimates_w1 = True  # under the Wasserstein loss, E f(real) - E f(fake) estimates W1 (else: a mean gap)
+    capturable = True  # its updates can be recorded as a CUDA graph (no host decision on a tensor's value)
+    has_network = True  # False: no critic network; the generator descends ``generator_loss`` instead
 
     def __init__(self, cfg: StrategyConfig) -> None:
         self.cfg = cfg

@@ -42,7 +42,8 @@ def fit(t: Trainer) -> dict[str, float]:
     metrics: dict[str, float] = {}
     tracker = None
     if t.shard.is_main:  # under torchrun rank 0 alone logs, evaluates and checkpoints
-        tracker = Tracker(t.run_dir, cfg.steps, t.step, critic_is_w1=t.critic_is_w1)
+        tracker = Tracker(t.run_dir, cfg.steps, t.step, critic_is_w1=t.critic_is_w1,
+                          critic_free=not t.strategy.has_network)
         if t.fid is not None:
             tracker.text("fid/protocol", t.fid.protocol, t.step)
         tracker.hparams(cfg, list(METRICS) + ([t.fid.tag] if t.fid is not None else []))
@@ -56,8 +57,9 @@ def fit(t: Trainer) -> dict[str, float]:
     barrier(t.shard)  # every rank leaves together, after rank 0's last evaluation and checkpoint
     if not t.shard.is_main:
         return {"time/seconds": elapsed}
-    log.info("done: %d steps in %.1f s; w1/exact %.4f (noise floor %.4f), w1/critic %.4f",
-             t.step, elapsed, metrics["w1/exact"], metrics["w1/noise_floor"], metrics["w1/critic"])
+    ratio = f" ({metrics['w1/critic_ratio']:.2f} of exact)" if "w1/critic_ratio" in metrics else ""
+    log.info("done: %d steps in %.1f s; w1/exact %.4f (noise floor %.4f), w1/critic %.4f%s",
+             t.step, elapsed, metrics["w1/exact"], metrics["w1/noise_floor"], metrics["w1/critic"], ratio)
     return {**metrics, "time/seconds": elapsed}
 
 

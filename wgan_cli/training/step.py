@@ -36,7 +36,7 @@ class Step:
         self.G, self.D, self.G_train, self.D_train = nets["G"], nets["D"], nets["G_train"], nets["D_train"]
         self.opt_g, self.opt_d = optimizers
         self.rng, self.shard, self.device = rng, shard, device
-        self.g_batch_norm = any(isinstance(m, _BatchNorm) for m in self.G.modules())
+        self.g_batch_norm = self.G is not None and any(isinstance(m, _BatchNorm) for m in self.G.modules())
         self.bf16 = value(cfg.train.amp) == "bf16"
         self.skip_nan, self.step_number = skip_nan, step_number
         self.graphed = False  # set when a CUDA graph replays this step (autocast keeps no weight cache then)
@@ -49,6 +49,8 @@ class Step:
         """``n_critic`` critic updates and one generator update; returns the logged stats and each
         update's loss terms."""
         cfg, B, rows = self.cfg, self.cfg.batch_size, self.shard.rows
+        if not self.strategy.has_network:
+            return self.divergence_step()
         updates: list[Terms] = []
         z = self.noise(cfg.n_critic * B, self.rng).view(cfg.n_critic, B, -1)
         with torch.no_grad(), self.autocast():  # G is fixed during the critic steps: one forward for all,
@@ -58,19 +60,8 @@ class Step:
                 fakes = self.G(torch.cat([rows(zk) for zk in z])).float().chunk(cfg.n_critic)
         for fake in fakes:
             real = self.data.batch_rows(B, self.rng, self.shard)
-            b = real.shape[0]
-            with self.autocast():
-                f = self.D_train(torch.cat([real, fake])).float()  # critics have no batch statistics
-            f_real, f_fake = f[:b], f[b:]
-            loss_d = self.loss.critic(f_real, f_fake)
-            penalty = self.strategy.penalty(self.D, real, fake, self.rng, self.shard)
-            total_d = loss_d if penalty is None else loss_d + penalty
-            updates.append({"loss/critic": loss_d, "loss/penalty": penalty})
-            if self.finite(updates[-1]):
-                self.opt_d.zero_grad(set_to_none=True)
-                total_d.backward()
-                self.opt_d.step()
-                self.strategy.after_step(self.D)
+            terms, f_real, f_fake = self.critic_update(real, fake)
+            updates.append(terms)
 
         self.D.requires_grad_(False)
         with self.autocast():
@@ -83,11 +74,46 @@ class Step:
             self.opt_g.step()
         self.D.requires_grad_(True)
 
-        stats = {"loss/critic": total_d.detach(), "loss/generator": loss_g.detach()}
+        loss_d, penalty = terms["loss/critic"], terms["loss/penalty"]
+        stats = {"loss/critic": (loss_d if penalty is None else loss_d + penalty).detach(),
+                 "loss/generator": loss_g.detach()}
         stats["w1/critic_batch"] = (f_real.mean() - f_fake.mean()).detach()
         if penalty is not None:
             stats["loss/penalty"] = penalty.detach()
         return stats, updates
+
+    def divergence_step(self) -> tuple[dict[str, Tensor], list[Terms]]:
+        """A critic-free strategy (critic=sinkhorn): L_G = strategy.generator_loss(real, G(z)) on a
+        fresh real batch; step G."""
+        B = self.cfg.batch_size
+        real = self.data.batch_rows(B, self.rng, self.shard)
+        with self.autocast():
+            fake = self.G_train(self.shard.rows(self.noise(self.cfg.batch_size_g or B, self.rng))).float()
+        loss_g = self.strategy.generator_loss(real, fake)
+        terms = {"loss/generator": loss_g}
+        if self.finite(terms):
+            self.opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            self.opt_g.step()
+        return {"loss/generator": loss_g.detach(), "w1/critic_batch": loss_g.detach()}, [terms]
+
+    def critic_update(self, real: Tensor, fake: Tensor) -> tuple[Terms, Tensor, Tensor]:
+        """One critic update on a real and a generated batch: L_D = loss.critic(f(real), f(fake))
+        + penalty; step D; ``after_step(D)``. Returns the loss terms and f on both batches.
+        ``wgan-cli w1 --method critic`` fits a critic to two fixed samples through this too."""
+        b = real.shape[0]
+        with self.autocast():
+            f = self.D_train(torch.cat([real, fake])).float()  # critics have no batch statistics
+        f_real, f_fake = f[:b], f[b:]
+        loss_d = self.loss.critic(f_real, f_fake)
+        penalty = self.strategy.penalty(self.D, real, fake, self.rng, self.shard)
+        terms = {"loss/critic": loss_d, "loss/penalty": penalty}
+        if self.finite(terms):
+            self.opt_d.zero_grad(set_to_none=True)
+            (loss_d if penalty is None else loss_d + penalty).backward()
+            self.opt_d.step()
+            self.strategy.after_step(self.D)
+        return terms, f_real, f_fake
 
     def autocast(self) -> torch.autocast:
         """``train.amp=bf16``: forward passes in bfloat16 (no loss scaling needed: bf16 has float32's

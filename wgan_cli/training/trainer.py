@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from wgan_cli.config import validate
+from wgan_cli.config import require, validate
 from wgan_cli.critic import STRATEGIES
 from wgan_cli.data import DATASETS
 from wgan_cli.device import resolve_device
@@ -55,8 +55,15 @@ class Trainer:
         np.random.seed(cfg.seed)
         torch.manual_seed(cfg.seed)
         self.data = DATASETS.build(cfg.data, self.device)
-        strategy, self.loss = STRATEGIES.build(cfg.critic), LOSSES.build(cfg.loss)
+        self.strategy = strategy = STRATEGIES.build(cfg.critic)
+        self.loss = LOSSES.build(cfg.loss)
         self.critic_is_w1 = self.loss.is_wasserstein and strategy.estimates_w1
+        if not strategy.has_network:  # the divergence itself is the estimate; the critic net stays untrained
+            self.critic_is_w1 = strategy.estimates_w1
+            require(len(self.data.shape) == 1, "critic", cfg.critic.name,
+                    "compares flat samples (the toy data); image data needs a critic network (critic=gp, sn, ...)")
+            require(self.shard.world == 1, "critic", cfg.critic.name,
+                    "not over several processes (each rank would compare only its rows of the batch)")
         generator, critic = MODELS.get(cfg.model.name)(cfg.model, self.data.shape)
         self.G, self.D = generator.to(self.device), strategy.prepare(critic).to(self.device)
         # what the training steps call: under torchrun, DistributedDataParallel (gradients averaged)
@@ -96,6 +103,8 @@ class Trainer:
             return "not on CUDA"
         if self.shard.world > 1:
             return "data parallel over several processes"
+        if not self.strategy.capturable:
+            return f"critic={self.cfg.critic.name} iterates to a tolerance checked on the host"
         if self.watch is None:
             return "train.on_nan=skip decides on the host at every update"
         if not self.data.on_device:
@@ -139,7 +148,8 @@ class Trainer:
         if self.ema is not None and self.step >= self.cfg.ema.start:
             update_ema(self.ema, self.G, self.cfg.ema.decay)
         self.sched_g.step()
-        self.sched_d.step()
+        if self.strategy.has_network:  # else the critic's optimizer never steps
+            self.sched_d.step()
         self.step += 1
         return stats
 
