@@ -121,12 +121,20 @@ BAD_INPUTS = [
     (["steps=-1"], "steps=-1", ">= 1"),
     (["batch_size=0"], "batch_size=0", ">= 1"),
     (["foo=1"], "foo", "foo"),
-    (["critic.weight=1"], "critic.weight", "SNConfig"),
+    (["critic.weight=1"], "critic.weight", "no such key"),
+    (["stepz=3"], "stepz: no such key", "did you mean steps?"),
+    (["+stepz=3"], "stepz: no such key", "did you mean steps?"),
+    (["+optim.lrd=3"], "optim.lrd: no such key", "did you mean optim.lr_d?"),
+    (["critic=gp", "+critic.wieght=3"], "critic.wieght: no such key", "did you mean critic.weight?"),
     (["data=mnist2"], "data=mnist2", "gaussians8"),
     (["optim=adamw"], "optim=adamw", "wgan_gp"),
     (["device=tpu"], "device=tpu", "cpu"),
     (["train.cuda_graph=maybe"], "train.cuda_graph", "not a valid bool"),
     (["train.amp=fp8"], "train.amp", "fp32, bf16"),
+    (["data=image_folder", "data.path=/tmp", "data.workers=-1"], "data.workers=-1", "an integer >= 0"),
+    (["data=image_folder", "data.path=/etc/hostname"], "data.path=/etc/hostname", "is a file; give the folder"),
+    (["data=gaussians8", "data.scale=0"], "data.scale=0.0", "must be > 0"),
+    (["model.depth=0"], "model.depth=0", "must be >= 1"),
 ]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import math
 import os
 import signal
 import subprocess
@@ -395,3 +394,49 @@ def test_the_loss_watch_names_the_first_bad_update_and_empties_itself():
     assert watch.room() == 6 and watch.first_bad() is None
     watch.add(3, {"loss/generator": one})
     assert watch.first_bad() is None
+
+
+def png_folder(folder: Path, n: int = 40) -> Path:
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["SIGHUP", "SIGTERM to the process group, data streaming"])
+def test_a_hangup_or_a_group_sigterm_saves_last_pt_and_resumes(tmp_path, how):
+    """A closed terminal sends SIGHUP; scancel / docker stop signal every process of the group,
+    DataLoader workers included: both save last.pt at the end of the step, like a plain SIGTERM."""
+    run_dir = tmp_path / "run"
+    if how == "SIGHUP":
+        overrides, sig = [*RUN, "steps=100000", "checkpoint.every=0", "eval.every=0"], signal.SIGHUP
+    else:
+        images = png_folder(tmp_path / "images")
+        overrides = ["data=image_folder", f"data.path={images}", "data.size=8", "data.max_memory_mb=0",
+                     "data.workers=2", "model.channels=4", "batch_size=8", "steps=100000", "checkpoint.every=0",
+                     "eval.every=0", "fid.every=0", "log_every=1"]
+        sig = signal.SIGTERM
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    process = subprocess.Popen([CLI, "train", *overrides, f"hydra.run.dir={run_dir}"], env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    wait_for(run_dir / "tb", process)
+    deadline = time.monotonic() + 120
+    while not any(s > 3 for s, _ in scalars(run_dir).get("loss/generator", [])):  # training, workers running
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.5)
+    os.killpg(process.pid, sig) if how != "SIGHUP" else process.send_signal(sig)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + sig, stderr
+    last_line = stderr.strip().splitlines()[-1]
+    assert last_line.startswith(f"wgan-cli: error: {sig.name} at step ") and "run the same command again" in last_line
+    step = int(last_line.split(" at step ")[1].split(":")[0])
+    assert torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["step"] == step > 3
+    resumed = run_cli("train", *[o if not o.startswith("steps=") else f"steps={step + 2}" for o in overrides],
+                      f"hydra.run.dir={run_dir}")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"at step {step}" in (run_dir / "train.log").read_text()
+    assert torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["step"] == step + 2

@@ -141,7 +141,7 @@ def test_a_real_tensorboard_serves_the_scalars_and_the_hparams_sessions(sweep):
         })
         # the custom-scalars chart (critic estimate vs exact vs noise floor) draws every run of the sweep
         layout = fetch(f"{base}/data/plugin/custom_scalars/layout")
-        (chart,) = [c for cat in layout["category"] for c in cat["chart"] if "multiline" in c]
+        chart = [c for cat in layout["category"] for c in cat["chart"] if "multiline" in c][0]
         for run in completed:
             drawn = set()
             for regex in chart["multiline"]["tag"]:
@@ -150,6 +150,10 @@ def test_a_real_tensorboard_serves_the_scalars_and_the_hparams_sessions(sweep):
             assert drawn == {"w1/critic", "w1/exact", "w1/noise_floor"}, run
         sessions = [g["hparams"] for g in groups["sessionGroups"]]
         assert len(sessions) == 4
+        # each row is named by its run's overrides, not a hash
+        small = " ".join(SMALL)
+        assert sorted(g["name"] for g in groups["sessionGroups"]) == sorted(
+            f"{small} optim.lr_d={lr} seed={seed}" for lr in ("1e-4", "1e9") for seed in (0, 1))
         assert sorted((s["optim.lr_d"], s["seed"]) for s in sessions) == [(1e-4, 0), (1e-4, 1), (1e9, 0), (1e9, 1)]
     finally:
         server.terminate()

@@ -121,7 +121,7 @@ def generator_from_checkpoint(state: dict[str, Any], device: str | torch.device 
     from wgan_cli.model import MODELS
 
     cfg = OmegaConf.create(state["config"])
-    generator, _ = MODELS.get(cfg.model.name)(cfg.model, tuple(state["data_shape"]))
+    generator, _ = MODELS.build(cfg.model, tuple(state["data_shape"]))
     weights = state["generator"]
     if samples_from_ema(state):
         weights = {k[len("module."):]: v for k, v in state["ema"].items() if k.startswith("module.")}

@@ -133,8 +133,63 @@ def require(condition: bool, key: str, value: Any, rule: str) -> None:
         raise ConfigError(f"{key}={value}: {rule}")
 
 
+GROUPS = ("data", "model", "critic", "loss")  # nodes whose schema is the chosen option's
+
+
+def allowed_keys(prefix: str, cfg: Any = None, schema: str | None = None) -> list[str]:
+    """The keys a schema declares at ``prefix`` ("" = the top level, or a node such as ``optim``,
+    ``critic``), full paths; for a group node, those of the option ``cfg`` chose, or of the
+    option whose schema class is named ``schema``, or of every option."""
+    import dataclasses
+
+    top = {f.name: f for f in dataclasses.fields(Config)}
+    if not prefix:
+        return list(top)
+    if prefix in GROUPS:
+        schemas = ConfigStore.instance().repo.get("schema", {}).get(prefix, {})
+        from omegaconf import OmegaConf
+
+        chosen = f"{cfg[prefix].name}.yaml" if cfg is not None else None
+        entries = [e for name, e in schemas.items() if chosen in (None, name)
+                   and schema in (None, getattr(OmegaConf.get_type(e.node), "__name__", None))]
+        keys = {k for entry in entries or schemas.values() for k in entry.node.keys()}
+        return [f"{prefix}.{k}" for k in sorted(keys)]
+    if prefix in top and top[prefix].default_factory is not dataclasses.MISSING:
+        return [f"{prefix}.{f.name}" for f in dataclasses.fields(top[prefix].default_factory())]
+    return []
+
+
+def no_such_key(key: str, cfg: Any = None, schema: str | None = None) -> ConfigError:
+    """``KEY: no such key; did you mean CLOSEST?`` (the closest key of the same node)."""
+    import difflib
+
+    prefix, _, last = key.rpartition(".")
+    candidates = {k.rpartition(".")[2]: k for k in allowed_keys(prefix, cfg, schema) or allowed_keys("")}
+    close = difflib.get_close_matches(last, list(candidates), n=1, cutoff=0.6)
+    hint = f"; did you mean {candidates[close[0]]}?" if close else " (wgan-cli train --cfg job lists every key)"
+    return ConfigError(f"{key}: no such key{hint}")
+
+
+def check_known_keys(cfg: Any) -> None:
+    """Every key is one a schema declares: ``+stepz=3`` forces a new key into the config, and a
+    typo must not pass silently."""
+    from omegaconf import OmegaConf
+
+    top = allowed_keys("")
+    for key in cfg:
+        if key not in top:
+            raise no_such_key(key)
+        node = cfg[key]
+        allowed = allowed_keys(key, cfg)
+        if OmegaConf.is_dict(node) and allowed:
+            for sub in node:
+                if f"{key}.{sub}" not in allowed:
+                    raise no_such_key(f"{key}.{sub}", cfg)
+
+
 def validate(cfg: Any) -> None:
     """Range checks for the top-level keys (group nodes validate themselves when built)."""
+    check_known_keys(cfg)
     require(cfg.steps >= 1, "steps", cfg.steps, "must be an integer >= 1")
     require(cfg.n_critic >= 1, "n_critic", cfg.n_critic, "must be an integer >= 1")
     require(cfg.batch_size >= 1, "batch_size", cfg.batch_size, "must be an integer >= 1")

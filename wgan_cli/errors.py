@@ -55,6 +55,12 @@ def one_line(ex: BaseException) -> str:
     if isinstance(ex, OSError) and ex.filename:
         return f"{ex.filename}: {ex.strerror}"
     text = str(ex)
+    unknown = re.match(r"Could not override '([^']+)'", text)
+    if unknown and "To append to your config" in text:  # Hydra: a key no schema declares
+        from wgan_cli.config import no_such_key
+
+        schema = re.search(r"not in '(\w+)'", f"{text} {ex.__cause__}")
+        return str(no_such_key(unknown.group(1), schema=schema.group(1) if schema else None))
     cause = ex.__cause__
     if cause is not None and str(cause) and str(cause) not in text:
         text = f"{text}\n{cause}"

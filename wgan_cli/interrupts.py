@@ -1,6 +1,6 @@
-"""SIGTERM and SIGINT during training: the first one asks the loop to stop after the current
+"""SIGTERM, SIGINT and SIGHUP (a closed terminal, a lost SSH session) during training: the first one asks the loop to stop after the current
 step (it then writes ``last.pt`` and exits with 128 + the signal number); a second one exits at
-once (the atomic checkpoint write keeps the previous ``last.pt`` intact even then).
+once, saying so (the atomic checkpoint write keeps the previous ``last.pt`` intact even then).
 
 Inside a submitit job (``hydra/launcher=slurm``) the preemption / time-out signal (USR2 unless
 ``SUBMITIT_PREEMPT_SIGNAL`` says otherwise) is caught the same way instead of SIGTERM, which
@@ -33,10 +33,14 @@ class StopRequests:
         self.signum: int | None = None
         self._previous: dict[int, object] = {}
         self.requeue_signal = submitit_preempt_signal()
-        self.signals = (signal.SIGINT, self.requeue_signal) if self.requeue_signal else (signal.SIGTERM, signal.SIGINT)
+        self.signals = ((signal.SIGINT, signal.SIGHUP, self.requeue_signal) if self.requeue_signal
+                        else (signal.SIGTERM, signal.SIGINT, signal.SIGHUP))
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.signum is not None:  # the second one: leave now
+            name = signal.Signals(signum).name
+            os.write(2, f"wgan-cli: error: a second {name}: exited at once, skipping the save; the last "
+                        "checkpoint written before it is kept\n".encode())
             os._exit(128 + signum)
         self.signum = signum
 

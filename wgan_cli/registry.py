@@ -3,7 +3,8 @@
 Each implementation registers itself with the dataclass that types its config node; the
 dataclass, with ``name`` set to the registered name, is also stored in Hydra's ConfigStore as
 ``schema/<group>/<name>``, which the group's yaml file extends, so a wrong key or a wrong type
-is a composition error. The dataclass holds every default value; the yaml only selects.
+is a composition error. The dataclass holds every default value (the yaml only selects) and
+its range checks, ``check()``, which ``build`` runs first.
 """
 
 from __future__ import annotations
@@ -60,5 +61,20 @@ class Registry(Generic[T]):
         return self._entries[name]
 
     def build(self, cfg: Any, *args: Any, **kwargs: Any) -> Any:
-        """Instantiate the implementation named by ``cfg.name`` with ``(cfg, *args, **kwargs)``."""
-        return self.get(cfg.name)(cfg, *args, **kwargs)
+        """Run the schema's ``check()`` on ``cfg``'s values, then instantiate the implementation
+        named by ``cfg.name`` with ``(cfg, *args, **kwargs)``."""
+        entry = self.get(cfg.name)
+        self.check(cfg)
+        return entry(cfg, *args, **kwargs)
+
+    def check(self, cfg: Any) -> None:
+        """The range checks of ``cfg``'s schema (its dataclass's ``check`` method), if any."""
+        import dataclasses
+
+        from omegaconf import OmegaConf
+
+        schema = self._schemas.get(cfg.name)
+        if schema is None or not hasattr(schema, "check"):
+            return
+        node = cfg if dataclasses.is_dataclass(cfg) else schema(**OmegaConf.to_container(cfg, resolve=True))
+        node.check()

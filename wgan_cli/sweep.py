@@ -59,7 +59,18 @@ def write_hparams(writer, cfg: DictConfig, metric_tags: list[str]) -> None:  # n
     values = hparams(cfg)
     params = [hp.HParam(k) for k in values]
     writer.file_writer.add_summary(hp.hparams_config_pb(params, [hp.Metric(t) for t in metric_tags]))
-    writer.file_writer.add_summary(hp.hparams_pb({p: values[p.name] for p in params}))
+    writer.file_writer.add_summary(hp.hparams_pb({p: values[p.name] for p in params}, trial_id=trial_id()))
+
+
+def trial_id() -> str:
+    """The run's name in the HParams table: its command-line overrides (unique within a sweep)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        overrides = list(HydraConfig.get().overrides.task)
+    except ValueError:  # not under Hydra (tests, benchmarks)
+        overrides = []
+    return " ".join(o for o in overrides if not o.startswith("hydra.")) or "defaults"
 
 
 class SweepStatus(Callback):

@@ -20,6 +20,9 @@ from wgan_cli.registry import Registry
 class StrategyConfig:
     name: str = "none"
 
+    def check(self) -> None:
+        """Range checks of the values (the registry calls this before building)."""
+
 
 class LipschitzStrategy:
     """Keeps the critic f (approximately) 1-Lipschitz, so E_P f - E_Q f estimates W1(P, Q)."""

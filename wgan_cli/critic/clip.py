@@ -18,13 +18,12 @@ class ClipConfig(StrategyConfig):
     name: str = "clip"
     c: float = 0.01
 
+    def check(self) -> None:
+        require(self.c > 0, "critic.c", self.c, "the clipping bound must be > 0")
+
 
 @STRATEGIES.register("clip", ClipConfig)
 class WeightClipping(LipschitzStrategy):
-    def __init__(self, cfg: ClipConfig) -> None:
-        require(cfg.c > 0, "critic.c", cfg.c, "the clipping bound must be > 0")
-        super().__init__(cfg)
-
     @torch.no_grad()
     def after_step(self, critic: nn.Module) -> None:
         for p in critic.parameters():

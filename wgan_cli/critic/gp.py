@@ -24,6 +24,9 @@ class GPConfig(StrategyConfig):
     name: str = "gp"
     weight: float = 10.0  # lambda
 
+    def check(self) -> None:
+        require(self.weight >= 0, "critic.weight", self.weight, "the penalty weight must be >= 0")
+
 
 def interpolate(real: Tensor, fake: Tensor, generator: torch.Generator | None = None, shard: Shard = WHOLE) -> Tensor:
     """Random points on the segments between paired real and fake samples, one weight per sample
@@ -87,10 +90,6 @@ def swap_activations(module: nn.Module) -> nn.Module:
 class GradientPenalty(LipschitzStrategy):
     has_penalty = True
     needs_double_backward = True  # hence ``prepare`` swaps in activations with a cheap double backward
-
-    def __init__(self, cfg: GPConfig) -> None:
-        require(cfg.weight >= 0, "critic.weight", cfg.weight, "the penalty weight must be >= 0")
-        super().__init__(cfg)
 
     def prepare(self, critic: nn.Module) -> nn.Module:
         """The critic with activations whose double backward skips the zero second derivative."""

@@ -31,15 +31,14 @@ class OrthonormalConfig(StrategyConfig):
     eps_bjorck: float = 1e-3  # Björck iterations stop once ||W_t+1 - W_t||_F < eps
     eps_spectral: float = 1e-3  # the power iteration's stopping tolerance
 
+    def check(self) -> None:
+        require(self.eps_bjorck > 0, "critic.eps_bjorck", self.eps_bjorck, "must be > 0")
+        require(self.eps_spectral > 0, "critic.eps_spectral", self.eps_spectral, "must be > 0")
+
 
 @STRATEGIES.register("orthonormal", OrthonormalConfig)
 class Orthonormal(LipschitzStrategy):
     capturable = False  # the Björck and power iterations stop on a tolerance checked on the host
-
-    def __init__(self, cfg: OrthonormalConfig) -> None:
-        require(cfg.eps_bjorck > 0, "critic.eps_bjorck", cfg.eps_bjorck, "must be > 0")
-        require(cfg.eps_spectral > 0, "critic.eps_spectral", cfg.eps_spectral, "must be > 0")
-        super().__init__(cfg)
 
     def prepare(self, critic: nn.Module) -> nn.Module:
         if not getattr(critic, "feed_forward", False):

@@ -26,6 +26,10 @@ class SinkhornConfig(StrategyConfig):
     blur: float = 0.05  # eps = blur: the entropic smoothing's length scale, in the data's units
     scaling: float = 0.9  # eps-scaling: the annealing factor per iteration (closer to 1: more accurate, slower)
 
+    def check(self) -> None:
+        require(self.blur > 0, "critic.blur", self.blur, "the entropic blur must be > 0 (it is in the data's units)")
+        require(0 < self.scaling < 1, "critic.scaling", self.scaling, "must be in (0, 1)")
+
 
 @STRATEGIES.register("sinkhorn", SinkhornConfig)
 class Sinkhorn(LipschitzStrategy):
@@ -33,8 +37,6 @@ class Sinkhorn(LipschitzStrategy):
     capturable = False  # geomloss sizes its eps-scaling schedule on the host
 
     def __init__(self, cfg: SinkhornConfig) -> None:
-        require(cfg.blur > 0, "critic.blur", cfg.blur, "the entropic blur must be > 0 (it is in the data's units)")
-        require(0 < cfg.scaling < 1, "critic.scaling", cfg.scaling, "must be in (0, 1)")
         super().__init__(cfg)
         from geomloss import SamplesLoss
 

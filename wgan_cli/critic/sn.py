@@ -21,13 +21,12 @@ class SNConfig(StrategyConfig):
     name: str = "sn"
     power_iterations: int = 1
 
+    def check(self) -> None:
+        require(self.power_iterations >= 1, "critic.power_iterations", self.power_iterations, "must be >= 1")
+
 
 @STRATEGIES.register("sn", SNConfig)
 class SpectralNormalization(LipschitzStrategy):
-    def __init__(self, cfg: SNConfig) -> None:
-        require(cfg.power_iterations >= 1, "critic.power_iterations", cfg.power_iterations, "must be >= 1")
-        super().__init__(cfg)
-
     def prepare(self, critic: nn.Module) -> nn.Module:
         for module in list(critic.modules()):
             if isinstance(module, NORMALIZED_LAYERS):

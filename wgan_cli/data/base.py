@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 class DataConfig:
     name: str = "none"
 
+    def check(self) -> None:
+        """Range checks of the values (the registry calls this before building)."""
+
 
 class DataSource:
     """Samples of the real distribution P, already on ``device``."""

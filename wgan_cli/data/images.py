@@ -45,6 +45,9 @@ class ImageConfig(DataConfig):
     split: str = "train"  # train | test (torchvision datasets; the others have one split, train)
     max_memory_mb: int = 4096  # datasets up to this size (uint8) live on the device
 
+    def check(self) -> None:
+        require(self.size >= 4, "data.size", self.size, "must be an integer >= 4")
+
 
 @dataclass
 class DigitsConfig(ImageConfig):
@@ -66,6 +69,12 @@ class FolderConfig(ImageConfig):
     path: str = ""  # the folder of images
     workers: int = 2  # DataLoader workers when streaming
 
+    def check(self) -> None:
+        super().check()
+        require(bool(self.path), "data.path", "''", "image_folder needs data.path=/folder/of/images")
+        require(self.split == "train", "data.split", self.split, "data=image_folder has split(s) train")
+        require(self.workers >= 0, "data.workers", self.workers, "must be an integer >= 0 (0: read in the main process)")
+
 
 def resize_uint8(images: Tensor, size: int) -> Tensor:
     """uint8 [N, C, h, w] -> uint8 [N, C, size, size], bilinear with antialiasing."""
@@ -86,7 +95,6 @@ class ImageSource(DataSource):
     splits: tuple[str, ...] = ("train",)
 
     def __init__(self, cfg: ImageConfig, device: torch.device) -> None:
-        require(cfg.size >= 4, "data.size", cfg.size, "must be an integer >= 4")
         require(cfg.split in self.splits, "data.split", cfg.split, f"data={cfg.name} has split(s) {', '.join(self.splits)}")
         super().__init__(cfg, device)
         images = resize_uint8(self.load(), cfg.size)
@@ -179,9 +187,9 @@ class ImageFolder(ImageSource):
     """Every image under ``data.path`` (recursively), RGB. Streams when larger than ``max_memory_mb``."""
 
     def __init__(self, cfg: FolderConfig, device: torch.device) -> None:
-        require(bool(cfg.path), "data.path", "''", "image_folder needs data.path=/folder/of/images")
-        require(cfg.split == "train", "data.split", cfg.split, "data=image_folder has split(s) train")
         path = Path(cfg.path).expanduser()
+        if path.is_file():
+            raise DataError(f"data.path={cfg.path}: is a file; give the folder that holds the images")
         if not path.is_dir():
             raise DataError(f"data.path={cfg.path}: no such folder")
         if not os.access(path, os.R_OK | os.X_OK):
@@ -194,7 +202,6 @@ class ImageFolder(ImageSource):
         if not self.streaming:
             super().__init__(cfg, device)
             return
-        require(cfg.size >= 4, "data.size", cfg.size, "must be an integer >= 4")
         DataSource.__init__(self, cfg, device)
         self.shape = (3, cfg.size, cfg.size)
         self._batches: Iterator[Tensor] | None = None
@@ -230,8 +237,18 @@ class ImageFolder(ImageSource):
         seed = int(torch.randint(2**62, (1,), device=generator.device, generator=generator))
         yield from DataLoader(
             _Files(self.files, self.cfg.size), batch_sampler=_RowsOfBatches(len(self.files), seed, n, shard),
-            num_workers=self.cfg.workers, pin_memory=self.device.type == "cuda",
+            num_workers=self.cfg.workers, pin_memory=self.device.type == "cuda", worker_init_fn=leave_signals_to_main,
         )
+
+
+def leave_signals_to_main(worker_id: int) -> None:
+    """In each DataLoader worker: ignore SIGTERM, SIGINT and SIGHUP. ``scancel``, ``docker stop``
+    and Ctrl-C signal the whole process group; the main process then saves ``last.pt`` at the end
+    of the step and shuts the workers down itself, instead of dying of a killed worker."""
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 class _RowsOfBatches:

@@ -27,6 +27,10 @@ class ToyConfig(DataConfig):
     std: float = 0.02  # noise around each mode (swiss roll: its noise parameter)
     scale: float = 1.414  # every sample is divided by this
 
+    def check(self) -> None:
+        require(self.std >= 0, "data.std", self.std, "must be >= 0")
+        require(self.scale > 0, "data.scale", self.scale, "must be > 0")
+
 
 @dataclass
 class Gaussians25Config(ToyConfig):
@@ -42,11 +46,6 @@ class SwissRollConfig(ToyConfig):
 
 class ToySource(DataSource):
     shape = (2,)
-
-    def __init__(self, cfg: ToyConfig, device: torch.device) -> None:
-        require(cfg.std >= 0, "data.std", cfg.std, "must be >= 0")
-        require(cfg.scale > 0, "data.scale", cfg.scale, "must be > 0")
-        super().__init__(cfg, device)
 
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         return self.points(n, generator) / self.cfg.scale

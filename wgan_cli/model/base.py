@@ -19,6 +19,15 @@ class ModelConfig:
     name: str = "none"
     noise_dim: int = 2
 
+    def check(self) -> None:
+        """Range checks of the values (the registry calls this before building)."""
+        from wgan_cli.config import require
+
+        require(self.noise_dim >= 1, "model.noise_dim", self.noise_dim, "must be >= 1")
+        for key in ("width", "depth", "channels", "g_channels", "d_channels"):
+            if hasattr(self, key):
+                require(getattr(self, key) >= 1, f"model.{key}", getattr(self, key), "must be >= 1")
+
 
 ModelBuilder = Callable[[ModelConfig, tuple], "tuple[nn.Module, nn.Module]"]
 MODELS: Registry[ModelBuilder] = Registry("model")
@@ -29,10 +38,6 @@ def image_geometry(model: str, cfg: ModelConfig, shape: tuple[int, ...], multipl
     is a multiple of ``multiple`` (each stride-2 stage halves it). Returns (C, H, W)."""
     from wgan_cli.config import require
 
-    require(cfg.noise_dim >= 1, "model.noise_dim", cfg.noise_dim, "must be >= 1")
-    for key in ("channels", "g_channels", "d_channels"):
-        if hasattr(cfg, key):
-            require(getattr(cfg, key) >= 1, f"model.{key}", getattr(cfg, key), "must be >= 1")
     require(len(shape) == 3, "model", model, f"needs image data, but the data's samples have shape {tuple(shape)}; use model=mlp")
     c, h, w = shape
     require(

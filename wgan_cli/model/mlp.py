@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from wgan_cli.config import require
 from wgan_cli.model.base import MODELS, ModelConfig
 
 
@@ -50,7 +49,4 @@ class MLPCritic(nn.Module):
 
 @MODELS.register("mlp", MLPConfig)
 def build_mlp(cfg: MLPConfig, shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
-    require(cfg.width >= 1, "model.width", cfg.width, "must be >= 1")
-    require(cfg.depth >= 1, "model.depth", cfg.depth, "must be >= 1")
-    require(cfg.noise_dim >= 1, "model.noise_dim", cfg.noise_dim, "must be >= 1")
     return MLPGenerator(cfg, shape), MLPCritic(cfg, shape)

@@ -21,6 +21,10 @@ class ShiftConfig(ModelConfig):
     width: int = 64  # critic
     depth: int = 2
 
+    def check(self) -> None:
+        super().check()
+        require(self.noise_dim == 1, "model.noise_dim", self.noise_dim, "must be 1 for model=shift")
+
 
 class ShiftGenerator(nn.Module):
     def __init__(self, theta: float) -> None:
@@ -35,8 +39,5 @@ class ShiftGenerator(nn.Module):
 @MODELS.register("shift", ShiftConfig)
 def build_shift(cfg: ShiftConfig, shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
     require(tuple(shape) == (2,), "model", "shift", f"needs 2-D data (data=disjoint_lines), got samples of shape {tuple(shape)}")
-    require(cfg.noise_dim == 1, "model.noise_dim", cfg.noise_dim, "must be 1 for model=shift")
-    require(cfg.width >= 1, "model.width", cfg.width, "must be >= 1")
-    require(cfg.depth >= 1, "model.depth", cfg.depth, "must be >= 1")
     critic_cfg = MLPConfig(width=cfg.width, depth=cfg.depth)
     return ShiftGenerator(cfg.theta), MLPCritic(critic_cfg, shape)

@@ -54,7 +54,7 @@ def fit_critic(x: np.ndarray, y: np.ndarray, critic: str = "gp", steps: int = 10
         raise UserError(f"critic={critic}: has no critic network to fit")
     device = torch.device("cpu")
     torch.manual_seed(seed)
-    _, D = MODELS.get("mlp")(cfg.model, (x.shape[1],))
+    _, D = MODELS.build(cfg.model, (x.shape[1],))
     D = strategy.prepare(D)
     opt_d = make_optimizer(cfg.optim, D.parameters(), cfg.optim.lr_d, device)
     schedule = make_scheduler(cfg.optim, opt_d, steps)

@@ -64,7 +64,7 @@ class Trainer:
                     "compares flat samples (the toy data); image data needs a critic network (critic=gp, sn, ...)")
             require(self.shard.world == 1, "critic", cfg.critic.name,
                     "not over several processes (each rank would compare only its rows of the batch)")
-        generator, critic = MODELS.get(cfg.model.name)(cfg.model, self.data.shape)
+        generator, critic = MODELS.build(cfg.model, self.data.shape)
         self.G, self.D = generator.to(self.device), strategy.prepare(critic).to(self.device)
         # what the training steps call: under torchrun, DistributedDataParallel (gradients averaged)
         nets = {"G": self.G, "D": self.D, "G_train": wrap(self.G, self.shard, self.device),

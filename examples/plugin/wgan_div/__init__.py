@@ -25,14 +25,14 @@ class DivConfig(GPConfig):
     weight: float = 2.0  # k
     power: float = 6.0  # p
 
+    def check(self) -> None:
+        super().check()
+        require(self.power >= 1, "critic.power", self.power, "must be >= 1")
+
 
 @STRATEGIES.register("div", DivConfig)
 class WassersteinDivergence(GradientPenalty):
     estimates_w1 = False
-
-    def __init__(self, cfg: DivConfig) -> None:
-        require(cfg.power >= 1, "critic.power", cfg.power, "must be >= 1")
-        super().__init__(cfg)
 
     def excess(self, norms: Tensor) -> Tensor:
         return norms ** self.cfg.power
