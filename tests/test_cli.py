@@ -156,6 +156,19 @@ def test_cuda_without_cuda_is_one_line(tmp_path):
     assert "device=cuda: no CUDA device is available" in result.stderr
 
 
+def test_help_and_completion_are_the_tools_own_and_hide_the_schema_groups():
+    app_help = run_cli("train", "--help")
+    assert app_help.returncode == 0
+    assert app_help.stdout.startswith("wgan-cli train: train a Wasserstein GAN")
+    assert "powered by Hydra" not in app_help.stdout and "schema/" not in app_help.stdout
+    assert "critic: clip, gp, lp, orthonormal, sinkhorn, sn, sn_ttur" in app_help.stdout
+    assert "wgan-cli train critic=gp data=cifar10" in app_help.stdout  # an example
+    completion = run_cli("-sc", "query=bash", env={"COMP_LINE": "wgan-cli train s"})
+    assert completion.returncode == 0 and completion.stdout.split() == ["seed=", "steps="]
+    groups = run_cli("-sc", "query=bash", env={"COMP_LINE": "wgan-cli train cr"})
+    assert sorted(groups.stdout.split()) == ["critic.", "critic="]
+
+
 def test_full_error_env_still_shows_the_traceback(tmp_path):
     result = run_cli("train", "n_critic=0", f"hydra.run.dir={tmp_path / 'run'}", env={"HYDRA_FULL_ERROR": "1"})
     assert result.returncode != 0 and "Traceback" in result.stderr

@@ -91,6 +91,8 @@ def test_w1_cli_all_methods_one_line_each(tmp_path):
     (lambda d: save(d / "e.npy", np.zeros((0, 2))), "no samples"),
     (lambda d: save(d / "n.npy", np.array([[0.0, 1.0], [np.nan, 2.0]])), "NaN or Inf values (row 1)"),
     (lambda d: save(d / "t.npy", np.zeros((5, 3))), "A has dimension 2, B has 3"),
+    (lambda d: save(d / "c.npy", np.zeros((5, 2), dtype=complex)), "complex values"),
+    (lambda d: save(d / "3d.npy", np.zeros((5, 2, 2))), "an array of shape (5, 2, 2); expected [N, d]"),
 ])
 def test_w1_cli_bad_input_is_one_line(tmp_path, make, message):
     good = save(tmp_path / "good.npy", np.random.default_rng(0).standard_normal((5, 2)))

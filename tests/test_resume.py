@@ -440,3 +440,37 @@ def test_a_hangup_or_a_group_sigterm_saves_last_pt_and_resumes(tmp_path, how):
     assert resumed.returncode == 0, resumed.stderr
     assert f"at step {step}" in (run_dir / "train.log").read_text()
     assert torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["step"] == step + 2
+
+
+@pytest.mark.slow
+def test_a_second_run_in_a_busy_run_dir_is_refused_and_touches_nothing(tmp_path):
+    run_dir = tmp_path / "run"
+    first = start(run_dir, *RUN, "steps=100000", "checkpoint.every=0", "eval.every=0")
+    wait_for(run_dir / "tb", first)
+    record = {p.name: p.read_text() for p in (run_dir / ".hydra").glob("*.yaml")}
+    second = run_cli("train", *RUN, "steps=5", "seed=7", f"hydra.run.dir={run_dir}")
+    assert second.returncode != 0
+    lines = second.stderr.strip().splitlines()
+    assert len(lines) == 1 and "another run is training there" in lines[0] and f"pid {first.pid}" in lines[0], lines
+    assert {p.name: p.read_text() for p in (run_dir / ".hydra").glob("*.yaml")} == record  # seed=7 is not recorded
+    assert not (run_dir / "summary.json").exists()
+    first.send_signal(signal.SIGTERM)
+    first.communicate(timeout=120)
+    assert first.returncode == 128 + signal.SIGTERM
+    # the lock went with its holder: the dir is free again, and the run resumes there
+    resumed = run_cli("train", *RUN, "steps=1", f"hydra.run.dir={run_dir}")
+    assert resumed.returncode == 0, resumed.stderr
+
+
+def test_a_refused_config_leaves_the_run_dirs_record_and_its_stale_temp_files_go(tmp_path):
+    run_dir = tmp_path / "run"
+    assert run_cli("train", *RUN, "steps=3", f"hydra.run.dir={run_dir}").returncode == 0
+    record = {p.name: p.read_text() for p in (run_dir / ".hydra").glob("*.yaml")}
+    refused = run_cli("train", *RUN, "steps=3", "batch_size=-4", f"hydra.run.dir={run_dir}")
+    assert refused.returncode != 0 and "batch_size=-4" in refused.stderr
+    assert {p.name: p.read_text() for p in (run_dir / ".hydra").glob("*.yaml")} == record
+    orphan = run_dir / "checkpoints" / ".last.pt.99999.tmp"  # a write killed midway
+    orphan.write_bytes(b"\0" * 1000)
+    assert run_cli("train", *RUN, "steps=4", f"hydra.run.dir={run_dir}").returncode == 0
+    assert not orphan.exists()
+    assert torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["step"] == 4

@@ -5,13 +5,24 @@
     <run dir>/tb/                TensorBoard event files
     <run dir>/checkpoints/       last.pt, best.pt (lowest FID), step_NNNNNNN.pt (checkpoint.keep)
     <run dir>/summary.json       status, overrides, final and best metrics
+    <run dir>/.lock              held (flock) by the run training there: host, pid, its .hydra record
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
+import os
+import socket
 from pathlib import Path
 
+from wgan_cli.errors import UserError
+
 SUMMARY = "summary.json"
+
+
+class RunDirBusy(UserError):
+    """Another live process trains in this run dir."""
 
 
 class RunDir:
@@ -23,3 +34,49 @@ class RunDir:
         self.last = self.checkpoints / "last.pt"
         self.best = self.checkpoints / "best.pt"
         self.summary = self.root / SUMMARY
+        self.lock = self.root / ".lock"
+
+    def stale_temp_files(self) -> list[Path]:
+        """Temporary files of writes killed midway (``.last.pt.<pid>.tmp``, ...)."""
+        return [p for folder in (self.root, self.checkpoints) if folder.is_dir() for p in folder.glob(".*.tmp")]
+
+
+class RunDirLock:
+    """An exclusive ``flock`` on ``<run dir>/.lock`` for as long as a run trains there. The kernel
+    releases it when the holder exits, however it dies, so a lock is never stale. The file holds
+    the holder's host, pid and ``.hydra`` record: a refused run puts that record back after
+    Hydra rewrote it."""
+
+    def __init__(self, run_dir: Path, hydra_record: dict[str, str]) -> None:
+        self.dir = RunDir(run_dir)
+        self.record = hydra_record
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        self.dir.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.dir.lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = self.holder(fd)
+            os.close(fd)
+            from wgan_cli.resume import restore_hydra_record
+
+            restore_hydra_record(self.dir.root, holder.get("hydra_record"))
+            raise RunDirBusy(f"{self.dir.root}: another run is training there (host {holder.get('host', '?')}, "
+                             f"pid {holder.get('pid', '?')}); wait for it to end, or choose another hydra.run.dir") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "hydra_record": self.record}).encode())
+        self.fd = fd
+
+    @staticmethod
+    def holder(fd: int) -> dict:
+        try:
+            return json.loads(os.pread(fd, 1 << 20, 0) or b"{}")
+        except ValueError:
+            return {}
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing releases the flock
+            self.fd = None

@@ -21,6 +21,7 @@ import wgan_cli.loss  # noqa: F401
 import wgan_cli.model  # noqa: F401
 from wgan_cli.errors import UserError, full_errors_wanted, install_one_line_errors, report
 from wgan_cli.plugins import load_plugins
+from wgan_cli.rundir import RunDir, RunDirBusy, RunDirLock
 
 CONFIG_PATH = "pkg://wgan_cli.configs"
 log = logging.getLogger("wgan_cli")
@@ -55,6 +56,7 @@ def run(cfg: DictConfig) -> float:
     from wgan_cli.distributed import current_shard
     from wgan_cli.errors import one_line
     from wgan_cli.interrupts import Interrupted
+    from wgan_cli.resume import hydra_record
     from wgan_cli.sweep import read_summary, write_summary
     from wgan_cli.training import Trainer
 
@@ -72,11 +74,20 @@ def run(cfg: DictConfig) -> float:
             handler.close()
     if in_sweep and cfg.device.name != "cpu" and shard.world == 1:
         use_gpu_by_job_number(hydra_cfg.job.num)
+    lock = RunDirLock(run_dir, hydra_record(run_dir)) if main_rank else None
     try:
+        if lock is not None:
+            lock.acquire()  # one run per run dir; stale temp files of a killed write are then ours to remove
+            for stale in RunDir(run_dir).stale_temp_files():
+                stale.unlink(missing_ok=True)
         trainer = Trainer(cfg, run_dir)
         metrics = trainer.fit()
     except Exception as ex:  # noqa: BLE001 - recorded, then reported or re-raised below
         status = "interrupted" if isinstance(ex, Interrupted) else "failed"
+        if isinstance(ex, RunDirBusy):
+            report(ex)  # the other run's dir: nothing of it is touched
+        if trainer is None and main_rank:  # refused before training: the dir keeps its run's record
+            keep_previous_record(run_dir)
         if main_rank and (trainer is not None or read_summary(run_dir) is None):  # never overwrite another run's record
             write_summary(run_dir, **record, status=status, reason=one_line(ex),
                           steps=trainer.step if trainer else 0, wall_seconds=time.time() - start,
@@ -89,11 +100,51 @@ def run(cfg: DictConfig) -> float:
         if isinstance(ex, UserError):
             report(ex)  # one line and exit here: Hydra's job runner would log a second line first
         raise
+    finally:
+        if lock is not None:
+            lock.release()
     if not main_rank:
         return float("nan")
     write_summary(run_dir, **record, status="completed", reason="", steps=trainer.step,
                   wall_seconds=time.time() - start, final=metrics, best=trainer.best)
     return metrics["w1/exact"]
+
+
+def keep_previous_record(run_dir: Path) -> None:
+    """A run refused before it trained (a bad value, an incompatible resume) leaves the run dir's
+    ``.hydra`` record as the run that owns the dir wrote it (kept in its ``last.pt``)."""
+    from wgan_cli.checkpoint import load_checkpoint
+    from wgan_cli.resume import restore_hydra_record
+
+    last = RunDir(run_dir).last
+    if last.is_file():
+        try:
+            restore_hydra_record(run_dir, load_checkpoint(last).get("hydra_record"))
+        except UserError:
+            pass  # an unreadable last.pt: nothing to restore from
+
+
+def hide_schema_groups() -> None:
+    """``--help`` and shell completion list the groups a user chooses from, not ``schema/``
+    (the typed nodes the option files extend). Hydra has no setting for this: its two listings
+    are wrapped here (tested in tests/test_cli.py against the installed Hydra)."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.hydra import Hydra
+    from hydra.core.object_type import ObjectType
+
+    if getattr(Hydra.list_all_config_groups, "hides_schema", False):
+        return
+    list_groups, group_options = Hydra.list_all_config_groups, ConfigLoaderImpl.get_group_options
+
+    def listed(self, parent: str = ""):  # noqa: ANN001, ANN202
+        return [g for g in list_groups(self, parent) if not g.startswith("schema")]
+
+    def options(self, group_name: str, results_filter=ObjectType.CONFIG, *args, **kwargs):  # noqa: ANN001, ANN202
+        found = group_options(self, group_name, results_filter, *args, **kwargs)
+        return [o for o in found if not (group_name == "" and o == "schema")]
+
+    listed.hides_schema = True
+    Hydra.list_all_config_groups, ConfigLoaderImpl.get_group_options = listed, options
 
 
 def use_gpu_by_job_number(job: int) -> None:
@@ -109,6 +160,7 @@ def main() -> None:
     from wgan_cli.errors import run_and_report
 
     install_one_line_errors()
+    hide_schema_groups()
     run_and_report(load_plugins)  # other packages' critics, datasets, models and losses, and their configs
     if distributed.launched():  # under torchrun: join the group; every rank writes to rank 0's run dir
         sys.argv[1:] = run_and_report(lambda: distributed.setup(sys.argv[1:]))

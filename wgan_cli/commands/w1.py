@@ -73,7 +73,16 @@ def load_samples(spec: str) -> np.ndarray:
         raise
     except Exception as ex:  # noqa: BLE001 - unreadable content of any kind
         raise UserError(f"{spec}: cannot read samples ({type(ex).__name__}: {str(ex).splitlines()[0][:100]})") from ex
-    x = np.asarray(x, dtype=np.float64)
+    x = np.asarray(x)
+    if np.iscomplexobj(x):
+        raise UserError(f"{spec}: complex values; W1 is computed between real vectors")
+    if x.ndim > 2:
+        raise UserError(f"{spec}: an array of shape {x.shape}; expected [N, d] (flatten each sample first, "
+                        "or give an image folder)")
+    try:
+        x = x.astype(np.float64)
+    except (TypeError, ValueError) as ex:
+        raise UserError(f"{spec}: not numeric ({x.dtype})") from ex
     if x.size == 0 or len(x) == 0:
         raise UserError(f"{spec}: no samples")
     x = x.reshape(len(x), -1)
