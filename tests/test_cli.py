@@ -139,6 +139,7 @@ BAD_INPUTS = [
 
 
 @pytest.mark.parametrize("overrides, key, detail", BAD_INPUTS, ids=[b[0][0] for b in BAD_INPUTS])
+@pytest.mark.slow
 def test_bad_input_is_one_line_without_traceback(tmp_path, overrides, key, detail):
     result = run_cli("train", *overrides, f"hydra.run.dir={tmp_path / 'run'}")
     assert result.returncode != 0
@@ -149,6 +150,7 @@ def test_bad_input_is_one_line_without_traceback(tmp_path, overrides, key, detai
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA, so device=cuda is valid here")
+@pytest.mark.slow
 def test_cuda_without_cuda_is_one_line(tmp_path):
     result = run_cli("train", "device=cuda", f"hydra.run.dir={tmp_path / 'run'}")
     assert result.returncode == 2

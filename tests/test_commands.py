@@ -21,6 +21,7 @@ def ema_run(tmp_path_factory) -> Path:
     return run_dir
 
 
+@pytest.mark.slow
 def test_sample_names_the_generator_it_used(ema_run, tmp_path):
     """Before ema.start the samples come from the raw generator, and the line says so."""
     result = run_cli("sample", str(ema_run), "--n", "8", "--out", str(tmp_path / "a.npy"))
@@ -43,6 +44,7 @@ def test_sample_names_the_generator_it_used(ema_run, tmp_path):
     ["report", "/nowhere"],
     ["fid", "/nowhere/a", "/nowhere/b"],
 ])
+@pytest.mark.slow
 def test_every_subcommand_reports_bad_input_in_one_line(ema_run, command):
     result = run_cli(*[c.format(run=ema_run) for c in command])
     assert result.returncode in (1, 2), result.stderr

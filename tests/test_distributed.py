@@ -116,6 +116,7 @@ def test_batch_norm_over_two_ranks_is_batch_norm_over_the_whole_batch(tmp_path):
     assert (alone - y[:4]).abs().max() > 1e-2
 
 
+@pytest.mark.slow
 def test_a_batch_that_does_not_split_over_the_ranks_is_one_line(tmp_path):
     import subprocess
 

@@ -74,6 +74,7 @@ def test_w1_cli_critic_reaches_the_known_distance(tmp_path):
     assert out["methods"]["exact"]["value"] == pytest.approx(2.0, rel=0.10)
 
 
+@pytest.mark.slow
 def test_w1_cli_all_methods_one_line_each(tmp_path):
     rng = np.random.default_rng(1)
     a = save(tmp_path / "a.npy", rng.standard_normal((40, 2)))
@@ -94,6 +95,7 @@ def test_w1_cli_all_methods_one_line_each(tmp_path):
     (lambda d: save(d / "c.npy", np.zeros((5, 2), dtype=complex)), "complex values"),
     (lambda d: save(d / "3d.npy", np.zeros((5, 2, 2))), "an array of shape (5, 2, 2); expected [N, d]"),
 ])
+@pytest.mark.slow
 def test_w1_cli_bad_input_is_one_line(tmp_path, make, message):
     good = save(tmp_path / "good.npy", np.random.default_rng(0).standard_normal((5, 2)))
     bad = make(tmp_path)
@@ -146,6 +148,7 @@ def test_lp_penalizes_only_norms_above_one():
     assert torch.allclose(gp.excess(norms), torch.tensor([0.25, 0.0, 0.25]))
 
 
+@pytest.mark.slow
 def test_training_logs_the_diagnostics(tmp_path):
     result = run_cli("train", "critic=lp", "steps=20", "eval.every=10", "eval.n=200", *FAST[:2], "log_every=5",
                      f"hydra.run.dir={tmp_path}")
@@ -179,6 +182,7 @@ def test_disjoint_supports_w1_is_theta_and_only_the_wgan_gradient_survives():
     assert abs(r["grad_js"]) < 1e-2  # the saturated discriminator gives (almost) nothing
 
 
+@pytest.mark.slow
 def test_disjoint_lines_trains_theta_toward_zero(tmp_path):
     result = run_cli("train", "data=disjoint_lines", "model=shift", "critic=gp", "steps=60", "optim.lr_g=1e-2",
                      "eval.every=0", "eval.n=200", f"hydra.run.dir={tmp_path}")
@@ -193,6 +197,7 @@ def test_disjoint_lines_trains_theta_toward_zero(tmp_path):
     (["model.width=0"], "model.width=0: must be >= 1"),
     (["data=digits"], "model=shift: needs 2-D data"),
 ])
+@pytest.mark.slow
 def test_shift_model_bad_input_is_one_line(tmp_path, overrides, message):
     result = run_cli("train", "data=disjoint_lines", "model=shift", *overrides, "steps=1", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and message in result.stderr, result.stderr

@@ -243,6 +243,7 @@ def test_fid_of_a_run_against_a_dataset_caches_the_reference(tmp_path) -> None:
         (["broken.pt", "digits"], "not a readable checkpoint"),
     ],
 )
+@pytest.mark.slow
 def test_fid_cli_bad_input_is_one_line(tmp_path, args, message) -> None:
     (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
     result = run_cli("fid", *args, cwd=tmp_path)
@@ -283,6 +284,7 @@ def test_training_logs_fid_with_its_protocol_and_keeps_the_best_checkpoint(tmp_p
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
 
 
+@pytest.mark.slow
 def test_fid_during_training_needs_image_data() -> None:
     result = run_cli("train", "fid.every=10", "steps=1")
     assert result.returncode == 2 and "FID needs image data" in result.stderr

@@ -187,6 +187,7 @@ def test_evaluation_draws_from_a_streamed_folder_leave_the_training_stream_alone
     assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
 
 
+@pytest.mark.slow
 def test_a_run_on_a_streamed_folder_trains_and_evaluates(tmp_path):
     (tmp_path / "images").mkdir()
     stream_folder(tmp_path / "images")
@@ -216,6 +217,7 @@ def test_image_folder_errors(tmp_path):
 # -- models --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("model", ["cnn32", "resnet32"])
 @pytest.mark.parametrize("shape", [(1, 16, 16), (3, 32, 32), (1, 32, 32)])
+@pytest.mark.slow
 def test_image_models_output_shapes(model, shape):
     cfg = compose_config(f"model={model}").model
     G, D = MODELS.get(model)(cfg, shape)
@@ -343,8 +345,31 @@ def test_digits_run_logs_a_fixed_sample_grid_and_labels_a_non_wasserstein_gap(tm
     assert state["fixed_noise"].shape == (64, 128)
 
 
+@pytest.mark.slow
 def test_missing_cifar_files_through_the_cli_is_one_line(tmp_path):
     result = run_cli("train", "data=cifar10", "model=cnn32", f"data.root={tmp_path}", "steps=1")
     assert result.returncode != 0
     assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
     assert "data.download=true" in result.stderr and str(tmp_path) in result.stderr
+
+
+def test_a_process_holding_a_streamed_folder_exits_promptly(tmp_path):
+    """DataLoader workers ignore SIGTERM (a group signal is the main process's to handle), so they
+    must be shut down before multiprocessing's exit handler would terminate them and wait."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(12):
+        write_png(torch.zeros(3, 8, 8, dtype=torch.uint8), str(folder / f"{i}.png"))
+    script = (
+        "import torch\n"
+        "from wgan_cli.data import DATASETS\n"
+        "from wgan_cli.distributed import WHOLE\n"
+        f"src = DATASETS.build(DATASETS.config('image_folder', path={str(folder)!r}, size=8, max_memory_mb=0,"
+        " workers=2), torch.device('cpu'))\n"
+        "print(tuple(src.batch_rows(4, torch.Generator().manual_seed(0), WHOLE).shape))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "(4, 3, 8, 8)", done.stderr

@@ -111,6 +111,7 @@ def test_a_sinkhorn_run_logs_the_divergence_as_its_estimate_and_trains_no_critic
     (["critic=sinkhorn", "data=digits"], "critic=sinkhorn: compares flat samples (the toy data)"),
     (["critic=orthonormal", "critic.eps_bjorck=-1"], "critic.eps_bjorck=-1.0: must be > 0"),
 ])
+@pytest.mark.slow
 def test_bad_values_of_the_new_critics_are_one_line(tmp_path, args, message):
     result = run_cli("train", *args, "steps=1", f"hydra.run.dir={tmp_path}")
     assert result.returncode != 0
@@ -118,6 +119,7 @@ def test_bad_values_of_the_new_critics_are_one_line(tmp_path, args, message):
     assert len(lines) == 1 and message in lines[0], result.stderr
 
 
+@pytest.mark.slow
 def test_w1_critic_fits_the_orthonormal_critic_with_its_recipe(tmp_path):
     rng = np.random.default_rng(0)
     a, b = tmp_path / "a.npy", tmp_path / "b.npy"

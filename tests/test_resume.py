@@ -218,6 +218,7 @@ def test_a_checkpoint_whose_tensors_do_not_load_names_the_cause(tmp_path):
 
 @pytest.mark.parametrize("content, message", [(None, "no such checkpoint"), (b"", "empty file"),
                                               (b"garbage" * 10, "not a readable checkpoint")])
+@pytest.mark.slow
 def test_a_missing_or_corrupt_resume_path_is_one_line(tmp_path, content, message):
     path = tmp_path / "bad.pt"
     if content is not None:
@@ -280,6 +281,7 @@ def test_on_nan_skip_drops_the_update_and_goes_on(tmp_path):
     assert scalars(tmp_path)["train/skipped_updates"][-1] == (6, 1.0)
 
 
+@pytest.mark.slow
 def test_a_nan_through_the_cli_is_one_line(tmp_path):
     result = run_cli("train", "critic=gp", "optim.lr_d=1e9", "steps=50", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 1 and result.stderr.count("\n") == 1
@@ -375,6 +377,7 @@ def test_sample_writes_points_for_2d_data(tmp_path):
     (["RUN", "--out", "x.csv"], "for images write .png/.jpg, .npy or a folder"),
     (["RUN", "--out", "missing/x.png"], "does not exist"),
 ])
+@pytest.mark.slow
 def test_sample_bad_input_is_one_line(image_run, tmp_path, args, message):
     args = [str(image_run) if a == "RUN" else a for a in args]
     result = run_cli("sample", *args, cwd=tmp_path)
@@ -462,6 +465,7 @@ def test_a_second_run_in_a_busy_run_dir_is_refused_and_touches_nothing(tmp_path)
     assert resumed.returncode == 0, resumed.stderr
 
 
+@pytest.mark.slow
 def test_a_refused_config_leaves_the_run_dirs_record_and_its_stale_temp_files_go(tmp_path):
     run_dir = tmp_path / "run"
     assert run_cli("train", *RUN, "steps=3", f"hydra.run.dir={run_dir}").returncode == 0

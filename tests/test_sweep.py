@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 
 from conftest import run_cli, scalars
 
@@ -59,6 +60,7 @@ def test_joblib_runs_two_local_jobs_in_worker_processes(tmp_path):
     assert len(scalars(tmp_path / "0")["w1/exact"]) == 2
 
 
+@pytest.mark.slow
 def test_report_groups_by_the_varied_override_and_matches_the_events(sweep, tmp_path):
     root, _ = sweep
     result = run_cli("report", str(root), "--format", "json", "--out", str(tmp_path / "r.png"))
@@ -151,9 +153,9 @@ def test_a_real_tensorboard_serves_the_scalars_and_the_hparams_sessions(sweep):
         sessions = [g["hparams"] for g in groups["sessionGroups"]]
         assert len(sessions) == 4
         # each row is named by its run's overrides, not a hash
-        small = " ".join(SMALL)
-        assert sorted(g["name"] for g in groups["sessionGroups"]) == sorted(
-            f"{small} optim.lr_d={lr} seed={seed}" for lr in ("1e-4", "1e9") for seed in (0, 1))
+        jobs = [OmegaConf.load(p) for p in root.glob("*/.hydra/overrides.yaml")]
+        assert sorted(g["name"] for g in groups["sessionGroups"]) == sorted(" ".join(job) for job in jobs)
+        assert all("optim.lr_d=" in g["name"] and "seed=" in g["name"] for g in groups["sessionGroups"])
         assert sorted((s["optim.lr_d"], s["seed"]) for s in sessions) == [(1e-4, 0), (1e-4, 1), (1e9, 0), (1e9, 1)]
     finally:
         server.terminate()

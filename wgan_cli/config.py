@@ -166,7 +166,12 @@ def no_such_key(key: str, cfg: Any = None, schema: str | None = None) -> ConfigE
     prefix, _, last = key.rpartition(".")
     candidates = {k.rpartition(".")[2]: k for k in allowed_keys(prefix, cfg, schema) or allowed_keys("")}
     close = difflib.get_close_matches(last, list(candidates), n=1, cutoff=0.6)
-    hint = f"; did you mean {candidates[close[0]]}?" if close else " (wgan-cli train --cfg job lists every key)"
+    if close:
+        hint = f"; did you mean {candidates[close[0]]}?"
+    elif prefix and len(candidates) <= 12:  # a node's few keys: name them (the option's, when known)
+        hint = f"; the keys here are {', '.join(candidates)}"
+    else:
+        hint = " (wgan-cli train --cfg job lists every key)"
     return ConfigError(f"{key}: no such key{hint}")
 
 

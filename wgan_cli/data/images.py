@@ -13,8 +13,10 @@ parallelism each process decodes only its rows of each global batch.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import os
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
@@ -227,7 +229,14 @@ class ImageFolder(ImageSource):
             return super().batch_rows(n, generator, shard)
         if self._batches is None:
             self._batches = self._loader(generator, n, shard)
+            STREAMING.add(self)
         return to_unit_range(next(self._batches).to(self.device, non_blocking=True))
+
+    def close(self) -> None:
+        """Shut the DataLoader's workers down (through its iterator's own shutdown)."""
+        if self._batches is not None:
+            self._batches.close()
+            self._batches = None
 
     def _loader(self, generator: torch.Generator, n: int, shard: Shard) -> Iterator[Tensor]:
         """This process's rows of each global batch of ``n``, decoded by DataLoader workers; the
@@ -235,10 +244,35 @@ class ImageFolder(ImageSource):
         from torch.utils.data import DataLoader
 
         seed = int(torch.randint(2**62, (1,), device=generator.device, generator=generator))
-        yield from DataLoader(
+        batches = iter(DataLoader(
             _Files(self.files, self.cfg.size), batch_sampler=_RowsOfBatches(len(self.files), seed, n, shard),
             num_workers=self.cfg.workers, pin_memory=self.device.type == "cuda", worker_init_fn=leave_signals_to_main,
-        )
+        ))
+        if self.cfg.workers and not _exit_handler:  # now that multiprocessing registered its own
+            _exit_handler.append(atexit.register(close_streams))
+        try:
+            yield from batches
+        finally:  # closed: stop the workers now, not whenever the iterator is collected
+            shutdown = getattr(batches, "_shutdown_workers", None)
+            if shutdown is not None:
+                shutdown()
+
+
+STREAMING: weakref.WeakSet = weakref.WeakSet()  # folders whose DataLoader workers are running
+_exit_handler: list = []
+
+
+def close_streams() -> None:
+    """At exit, shut the workers down before multiprocessing's exit handler would terminate them
+    with SIGTERM, which they ignore (below), and wait for them forever. Registered when a stream
+    starts: atexit runs the last registered first."""
+    import multiprocessing
+
+    for source in list(STREAMING):
+        source.close()
+    for child in multiprocessing.active_children():  # any left: multiprocessing would SIGTERM them and wait
+        if child.daemon:
+            child.kill()
 
 
 def leave_signals_to_main(worker_id: int) -> None:
