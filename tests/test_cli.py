@@ -193,7 +193,8 @@ def test_hydra_flags_work_through_the_subcommand(tmp_path):
 def test_shell_completion_completes_critic_options():
     result = run_cli("-sc", "query=bash", env={"COMP_LINE": "wgan-cli train critic=", "COMP_POINT": "22"})
     assert result.returncode == 0, result.stderr
-    assert set(result.stdout.split()) == {"critic=clip", "critic=gp", "critic=lp", "critic=sn", "critic=sn_ttur"}
+    assert set(result.stdout.split()) == {"critic=clip", "critic=gp", "critic=lp", "critic=orthonormal", "critic=sinkhorn",
+                                          "critic=sn", "critic=sn_ttur"}
     groups = run_cli("-sc", "query=bash", env={"COMP_LINE": "wgan-cli train da"})
     assert "data=" in groups.stdout.split()
     commands = run_cli("-sc", "query=bash", env={"COMP_LINE": "wgan-cli tr"})
