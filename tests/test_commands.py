@@ -24,7 +24,7 @@ def ema_run(tmp_path_factory) -> Path:
 @pytest.mark.slow
 def test_sample_names_the_generator_it_used(ema_run, tmp_path):
     """Before ema.start the samples come from the raw generator, and the line says so."""
-    result = run_cli("sample", str(ema_run), "--n", "8", "--out", str(tmp_path / "a.npy"))
+    result = run_cli("sample", str(ema_run), "--num-samples", "8", "--out", str(tmp_path / "a.npy"))
     assert result.returncode == 0, result.stderr
     assert "(generator, step 3" in result.stdout and "EMA" not in result.stdout
     import torch

@@ -341,10 +341,10 @@ def test_sample_writes_a_grid_an_array_and_a_folder_from_the_ema_generator(image
 
     from wgan_cli.checkpoint import generator_from_checkpoint, load_checkpoint
 
-    grid = run_cli("sample", str(image_run), "--n", "16", "--out", str(tmp_path / "grid.png"))
+    grid = run_cli("sample", str(image_run), "--num-samples", "16", "--out", str(tmp_path / "grid.png"))
     assert grid.returncode == 0 and "EMA generator, step 3" in grid.stdout, grid.stderr
     assert Image.open(tmp_path / "grid.png").size == (4 * 16 + 5 * 2, 4 * 16 + 5 * 2)  # 4 x 4, padding 2
-    assert run_cli("sample", str(image_run), "--n", "5", "--out", str(tmp_path / "s.npy")).returncode == 0
+    assert run_cli("sample", str(image_run), "--num-samples", "5", "--out", str(tmp_path / "s.npy")).returncode == 0
     array = np.load(tmp_path / "s.npy")
     assert array.shape == (5, 1, 16, 16) and array.dtype == np.uint8
     state = load_checkpoint(image_run)
@@ -356,14 +356,14 @@ def test_sample_writes_a_grid_an_array_and_a_folder_from_the_ema_generator(image
     with torch.no_grad():
         expected = generator(torch.randn(5, noise_dim, generator=torch.Generator().manual_seed(0)))
     assert np.array_equal(array, ((expected + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy())
-    assert run_cli("sample", str(image_run), "--n", "3", "--out", str(tmp_path / "pngs")).returncode == 0
+    assert run_cli("sample", str(image_run), "--num-samples", "3", "--out", str(tmp_path / "pngs")).returncode == 0
     assert sorted(p.name for p in (tmp_path / "pngs").iterdir()) == ["000000.png", "000001.png", "000002.png"]
 
 
 @pytest.mark.slow
 def test_sample_writes_points_for_2d_data(tmp_path):
     assert run_cli("train", "steps=5", *FAST, f"hydra.run.dir={tmp_path / 'run'}").returncode == 0
-    result = run_cli("sample", str(tmp_path / "run" / "checkpoints" / "last.pt"), "--n", "7",
+    result = run_cli("sample", str(tmp_path / "run" / "checkpoints" / "last.pt"), "--num-samples", "7",
                      "--out", str(tmp_path / "p.csv"))
     assert result.returncode == 0, result.stderr
     points = np.loadtxt(tmp_path / "p.csv", delimiter=",", skiprows=1)

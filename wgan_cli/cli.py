@@ -3,7 +3,8 @@
 ``wgan-cli train ...`` hands the rest of the command line to the Hydra app, so every Hydra
 flag works there. Shell completion is routed too: the completion script Hydra installs calls
 ``wgan-cli -sc query=bash`` with ``COMP_LINE="wgan-cli train critic="``; the dispatcher drops
-``train`` from COMP_LINE and asks the train app.
+``train`` from COMP_LINE and asks the train app, or completes the flags of the other
+subcommands itself (``wgan_cli.completion``). Neither path imports torch.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ commands:
 {chr(10).join(f"  {name:<8} {text}" for name, (_, text) in SUBCOMMANDS.items())}
 
 options:
-  -h, --help     show this message
-  --version      print the version
+  -h, --help     show this message (wgan-cli help COMMAND: that command's)
+  -V, --version  print the version
 
 examples:
   wgan-cli train                                   # the default demo: 8 gaussians
@@ -41,6 +42,7 @@ examples:
   wgan-cli report outputs/multirun/<date>/<time>   # its table and curves
   wgan-cli fid outputs/<run dir> digits            # FID of a run's generator
   wgan-cli sample outputs/<run dir> --out grid.png # samples from it
+  eval "$(wgan-cli -sc install=bash)"              # tab completion in this shell
   wgan-cli w1 a.npy b.npy --method all             # W1 five ways, with strong duality
   tensorboard --logdir outputs
 """
@@ -54,11 +56,21 @@ def _run(name: str, args: list[str]) -> None:
 
 def _complete(args: list[str]) -> None:
     line = os.environ.get("COMP_LINE", "")
+    if "COMP_POINT" in os.environ:
+        line = line[: int(os.environ["COMP_POINT"])]  # what is left of the cursor
     words = line.split()
+    querying = any(a.startswith("query") for a in args)
     completing_command = len(words) < 2 or (len(words) == 2 and not line.endswith(" "))
-    if any(a.startswith("query") for a in args) and completing_command:
+    if querying and completing_command:
         prefix = words[1] if len(words) == 2 else ""
         print(" ".join(n for n in SUBCOMMANDS if n.startswith(prefix)))
+        return
+    if querying and words[1] in SUBCOMMANDS and words[1] != "train":
+        from wgan_cli.completion import complete
+
+        current = "" if line.endswith(" ") else words[-1]
+        before = words[2:] if line.endswith(" ") else words[2:-1]
+        print(" ".join(complete(words[1], before, current)))
         return
     if len(words) >= 2 and words[1] in SUBCOMMANDS:
         os.environ["COMP_LINE"] = line.replace(f" {words[1]}", "", 1)
@@ -67,13 +79,25 @@ def _complete(args: list[str]) -> None:
     _run("train", args)
 
 
+def _version() -> str:
+    from importlib.metadata import version
+
+    return f"wgan-cli {__version__} (Hydra {version('hydra-core')})"
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
-    if not args or args[0] in ("-h", "--help", "help"):
+    if not args:
+        sys.stderr.write(USAGE)
+        sys.stderr.write("wgan-cli: error: give a command\n")
+        sys.exit(2)
+    if args[0] == "help" and len(args) > 1 and args[1] in SUBCOMMANDS:
+        args = [args[1], "--help"]  # wgan-cli help fid = wgan-cli fid --help
+    if args[0] in ("-h", "--help", "help"):
         print(USAGE, end="")
         return
-    if args[0] == "--version":
-        print(f"wgan-cli {__version__}")
+    if args[0] in ("-V", "--version") or (args[0] in SUBCOMMANDS and args[1:2] in (["-V"], ["--version"])):
+        print(_version())  # train --version would print Hydra's version alone
         return
     if args[0] in ("-sc", "--shell-completion") or args[0].startswith("--shell-completion="):
         _complete(args)

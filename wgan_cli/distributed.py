@@ -12,17 +12,27 @@ ranks, since their random streams equal rank 0's.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-
-import torch
-import torch.distributed as dist
-from torch import Tensor, nn
+from typing import TYPE_CHECKING
 
 from wgan_cli.errors import UserError
-from wgan_cli.sync_batch_norm import sync_batch_norm
+
+if TYPE_CHECKING:  # torch is imported by the functions that use it: composing a config never needs it
+    import torch
+    from torch import Tensor, nn
+
+
+def _group_exists() -> bool:
+    """Whether this process is in a process group (none can exist before torch is imported)."""
+    if "torch.distributed" not in sys.modules:
+        return False
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized()
 
 
 @dataclass(frozen=True)
@@ -53,7 +63,9 @@ def launched() -> bool:
 
 
 def current_shard() -> Shard:
-    if dist.is_available() and dist.is_initialized():
+    if _group_exists():
+        import torch.distributed as dist
+
         return Shard(dist.get_rank(), dist.get_world_size())
     return WHOLE
 
@@ -65,6 +77,8 @@ def setup(args: list[str]) -> list[str]:
     if any(a in ("-m", "--multirun") for a in args):
         raise UserError("torchrun runs one training run over several processes; a sweep (-m) cannot run under "
                         "it: start one torchrun per configuration")
+    import torch.distributed as dist
+
     join_group()
     run_dir = [time.strftime("outputs/%Y-%m-%d/%H-%M-%S")]
     dist.broadcast_object_list(run_dir, src=0)
@@ -77,6 +91,9 @@ def setup(args: list[str]) -> list[str]:
 def join_group() -> None:
     """Join the process group that torchrun's variables describe (MASTER_ADDR, MASTER_PORT, RANK,
     WORLD_SIZE, LOCAL_RANK); on CUDA this process takes GPU LOCAL_RANK."""
+    import torch
+    import torch.distributed as dist
+
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if torch.cuda.is_available():
         torch.cuda.set_device(local_rank)
@@ -89,7 +106,7 @@ def join_submitit_tasks() -> bool:
     ``TorchDistributedEnvironment`` sets torchrun's variables from SLURM's (or its local executor's):
     MASTER_ADDR the job's first node, MASTER_PORT drawn from the job id, RANK, WORLD_SIZE,
     LOCAL_RANK. Returns whether this process joined a group (then ``teardown`` at the job's end)."""
-    if not os.environ.get("SUBMITIT_EXECUTOR") or launched() or (dist.is_available() and dist.is_initialized()):
+    if not os.environ.get("SUBMITIT_EXECUTOR") or launched() or _group_exists():
         return False
     import submitit
 
@@ -114,7 +131,9 @@ def leaving_group() -> Iterator[None]:
 
 def teardown(wait: bool = False) -> None:
     """Leave the process group; ``wait``: after every rank got here (the run ended normally)."""
-    if dist.is_available() and dist.is_initialized():
+    if _group_exists():
+        import torch.distributed as dist
+
         if wait:
             dist.barrier()
         dist.destroy_process_group()
@@ -127,6 +146,8 @@ def wrap(module: nn.Module, shard: Shard, device: torch.device) -> nn.Module:
         return module
     from torch.nn.parallel import DistributedDataParallel
 
+    from wgan_cli.sync_batch_norm import sync_batch_norm
+
     sync_batch_norm(module)
 
     return DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
@@ -136,6 +157,9 @@ def mean_over_ranks(values: dict[str, Tensor], shard: Shard) -> dict[str, Tensor
     """Each value averaged over the ranks (the logged losses are then the global batch's)."""
     if shard.world == 1 or not values:
         return values
+    import torch
+    import torch.distributed as dist
+
     stacked = torch.stack([v.float() for v in values.values()])
     dist.all_reduce(stacked)
     return dict(zip(values, stacked / shard.world))
@@ -145,6 +169,9 @@ def any_rank(flag: bool, shard: Shard, device: torch.device) -> bool:
     """True on every rank when it is true on one (all ranks stop at the same step)."""
     if shard.world == 1:
         return flag
+    import torch
+    import torch.distributed as dist
+
     t = torch.tensor([1.0 if flag else 0.0], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
@@ -154,4 +181,6 @@ def barrier(shard: Shard) -> None:
     """Wait for every rank: before the group is torn down, so that no rank leaves while rank 0
     still evaluates and saves (gloo aborts a process whose peer vanished mid-connection)."""
     if shard.world > 1:
+        import torch.distributed as dist
+
         dist.barrier()

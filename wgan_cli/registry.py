@@ -1,10 +1,15 @@
 """Name -> implementation registries, one per config group.
 
-Each implementation registers itself with the dataclass that types its config node; the
-dataclass, with ``name`` set to the registered name, is also stored in Hydra's ConfigStore as
-``schema/<group>/<name>``, which the group's yaml file extends, so a wrong key or a wrong type
-is a composition error. The dataclass holds every default value (the yaml only selects) and
-its range checks, ``check()``, which ``build`` runs first.
+An option has a dataclass that types its config node; the dataclass, with ``name`` set to the
+option's name, is stored in Hydra's ConfigStore as ``schema/<group>/<name>``, which the group's
+yaml file extends, so a wrong key or a wrong type is a composition error. The dataclass holds
+every default value (the yaml only selects) and its range checks, ``check()``, which ``build``
+runs first.
+
+Built-in options are *declared* (``declare``: name, schema, implementation module) in the
+torch-free ``wgan_cli.schema`` modules, so that composing a config never imports torch; the
+implementation module registers its class (``register``) when ``get`` first imports it. A
+plugin may do the same, or ``register`` schema and implementation in one go.
 """
 
 from __future__ import annotations
@@ -25,6 +30,25 @@ class Registry(Generic[T]):
         self.group = group
         self._entries: dict[str, T] = {}
         self._schemas: dict[str, type] = {}
+        self._modules: dict[str, str] = {}  # declared option -> the module that registers it
+
+    def declare(self, name: str, schema: type, module: str) -> None:
+        """Option ``name`` of this group: its config schema now, its implementation imported from
+        ``module`` (which must ``register`` it) when first needed."""
+        self._modules[name] = module
+        self._store(name, schema)
+
+    def _store(self, name: str, schema: type) -> None:
+        if self._schemas.get(name) is schema:
+            return
+        if name in self._schemas:
+            raise ValueError(f"{self.group} {name!r} is declared twice with different schemas")
+        from omegaconf import OmegaConf
+
+        self._schemas[name] = schema
+        node = OmegaConf.structured(schema)
+        node.name = name  # the option's name is its ``name`` key: written once, here
+        ConfigStore.instance().store(group=f"schema/{self.group}", name=name, node=node)
 
     def register(self, name: str, schema: type | None = None) -> Callable[[T], T]:
         def decorator(obj: T) -> T:
@@ -32,13 +56,7 @@ class Registry(Generic[T]):
                 raise ValueError(f"{self.group} {name!r} is registered twice")
             self._entries[name] = obj
             if schema is not None:
-                self._schemas[name] = schema
-            if schema is not None:  # the option's name is its ``name`` key: written once, here
-                from omegaconf import OmegaConf
-
-                node = OmegaConf.structured(schema)
-                node.name = name
-                ConfigStore.instance().store(group=f"schema/{self.group}", name=name, node=node)
+                self._store(name, schema)
             return obj
 
         return decorator
@@ -47,13 +65,23 @@ class Registry(Generic[T]):
         """The config node of option ``name``: its schema's defaults, ``values`` on top."""
         from omegaconf import OmegaConf
 
-        self.get(name)
-        return OmegaConf.merge(OmegaConf.structured(self._schemas[name]), {"name": name, **values})
+        return OmegaConf.merge(OmegaConf.structured(self.schema(name)), {"name": name, **values})
 
     def names(self) -> list[str]:
-        return sorted(self._entries)
+        return sorted(set(self._entries) | set(self._modules))
+
+    def schema(self, name: str) -> type:
+        """The config dataclass of option ``name``."""
+        self.get(name)
+        return self._schemas[name]
 
     def get(self, name: str) -> T:
+        if name not in self._entries and name in self._modules:
+            from importlib import import_module
+
+            import_module(self._modules[name])
+            if name not in self._entries:
+                raise ValueError(f"{self._modules[name]} does not register {self.group} {name!r}")
         if name not in self._entries:
             raise ConfigError(
                 f"{self.group}.name={name}: unknown {self.group}; choose one of {', '.join(self.names())}"

@@ -9,7 +9,6 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from wgan_cli.checkpoint import load_checkpoint, resolve_checkpoint
 from wgan_cli.errors import ConfigError, UserError
 from wgan_cli.rundir import RunDir
 
@@ -18,6 +17,8 @@ SHAPE_KEYS = ("model", "data.name", "data.size", "critic.name", "optim.name")
 
 
 def starting_checkpoint(cfg: Any, run_dir: Path) -> Path | None:
+    from wgan_cli.checkpoint import load_checkpoint, resolve_checkpoint
+
     last = RunDir(run_dir).last
     if cfg.resume == "auto":
         return last if last.is_file() else None

@@ -12,13 +12,14 @@ import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
-from torch import Tensor
+from typing import TYPE_CHECKING
 
 from wgan_cli.commands import run_command
 from wgan_cli.errors import UserError
 from wgan_cli.rundir import RunDir
+
+if TYPE_CHECKING:  # torch is imported by the work, not by --help or completion
+    from torch import Tensor
 
 DEFAULT_SAMPLES = 10_000
 
@@ -34,7 +35,7 @@ class Source:
     features: Tensor | None = None
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="wgan-cli fid",
         description="FID between two image sources: an image folder, an .npz of statistics, a dataset "
@@ -43,7 +44,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("a", metavar="A", help="folder | stats.npz | dataset[:split] | checkpoint.pt | run dir")
     p.add_argument("b", metavar="B", nargs="?", help="the same kinds; may be left out with --save-stats")
-    p.add_argument("--num-samples", "-n", type=int, default=None,
+    p.add_argument("--num-samples", "-n", metavar="N", type=int, default=None,
                    help=f"images generated from a checkpoint, and the most taken from a folder or dataset "
                    f"(default {DEFAULT_SAMPLES} generated; every image of a folder or dataset)")
     p.add_argument("--save-stats", metavar="OUT.npz", help="write A's statistics (mu, sigma, n) to this file")
@@ -55,6 +56,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--download", action="store_true", help="download the Inception weights if none are found")
     p.add_argument("--data-root", default="", help="folder holding torchvision datasets (as data.root)")
     p.add_argument("--cache-dir", default="", help="reference statistics cache (default ~/.cache/wgan-cli/fid_stats)")
+    return p
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = parser()
     args = p.parse_args(argv)
     if args.b is None and not args.save_stats:
         p.error("give two sources A B, or one with --save-stats OUT.npz")
@@ -75,6 +81,8 @@ def _batches(total: int, batch: int, label: str):  # noqa: ANN202 - a tqdm itera
 
 def folder_features(path: Path, extractor, args: argparse.Namespace) -> tuple[Tensor, int]:  # noqa: ANN001
     """Every image under ``path`` (RGB, native size; up to --num-samples), in batches of one size."""
+    import torch
+
     from wgan_cli.imageio import decode_rgb, list_images
 
     files = list_images(path)[: args.num_samples]
@@ -90,6 +98,8 @@ def folder_features(path: Path, extractor, args: argparse.Namespace) -> tuple[Te
 
 
 def dataset_source(spec: str, extractor, args: argparse.Namespace) -> Source:  # noqa: ANN001
+    import torch
+
     from wgan_cli.data import DATASETS
     from wgan_cli.metrics.fid import cached_statistics, default_cache_dir, features_of
     from wgan_cli.metrics.fid_monitor import reference_key
@@ -117,6 +127,8 @@ def dataset_source(spec: str, extractor, args: argparse.Namespace) -> Source:  #
 
 
 def checkpoint_source(spec: str, extractor, args: argparse.Namespace) -> Source:  # noqa: ANN001
+    import torch
+
     from wgan_cli.checkpoint import generator_from_checkpoint, load_checkpoint, resolve_checkpoint, sampler_name
     from wgan_cli.metrics.fid import Statistics
 
@@ -136,6 +148,8 @@ def checkpoint_source(spec: str, extractor, args: argparse.Namespace) -> Source:
 
 
 def load_source(spec: str, extractor, args: argparse.Namespace) -> Source:  # noqa: ANN001
+    import torch
+
     from wgan_cli.metrics.fid import Statistics
 
     path = Path(spec).expanduser()

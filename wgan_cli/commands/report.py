@@ -27,7 +27,7 @@ from wgan_cli.rundir import RunDir
 POOLED = ("seed",)  # overrides averaged over rather than grouped by
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="wgan-cli report", description="Compare the runs of a sweep: a table and a PNG of curves.",
         epilog="example: wgan-cli report outputs/multirun/2026-11-22/10-00-00 --format markdown",
@@ -36,7 +36,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--metric", default="w1/exact", help="the TensorBoard tag to compare (default w1/exact; e.g. fid/fid10k_train)")
     p.add_argument("--format", default="markdown", choices=["markdown", "csv", "json"])
     p.add_argument("--out", default=None, help="the PNG to write (default SWEEP_DIR/report.png)")
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    return parser().parse_args(argv)
 
 
 def job_dirs(sweep: Path) -> list[Path]:

@@ -1,4 +1,4 @@
-"""``wgan-cli sample RUN_DIR_OR_CHECKPOINT --n 64 --out FILE``: draw from a trained generator
+"""``wgan-cli sample RUN_DIR_OR_CHECKPOINT -n 64 --out FILE``: draw from a trained generator
 (the EMA copy when the run kept one) without any training code.
 
 Images: ``.png`` / ``.jpg`` (a grid), ``.npy`` (uint8 [N, C, H, W]), or a folder (one PNG each,
@@ -10,35 +10,46 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from wgan_cli.commands import run_command
 from wgan_cli.errors import UserError
 
+if TYPE_CHECKING:  # torch is imported by the work, not by --help or completion
+    import torch
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
+
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="wgan-cli sample",
         description="Samples from a trained generator (the EMA copy when present).",
-        epilog="example: wgan-cli sample outputs/2026-11-22/10-00-00 --n 64 --out grid.png",
+        epilog="example: wgan-cli sample outputs/2026-11-22/10-00-00 -n 64 --out grid.png",
     )
     p.add_argument("checkpoint", metavar="RUN_DIR_OR_CHECKPOINT")
-    p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+    p.add_argument("--num-samples", "-n", dest="n", metavar="N", type=int, default=64, help="number of samples (default 64)")
+    p.add_argument("--n", dest="n", type=int, default=64, help=argparse.SUPPRESS)  # the former spelling
     p.add_argument("--out", required=True,
                    help="grid .png/.jpg, .npy, or a folder of PNGs (images); .npy, .csv or .png (2-D points)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     p.add_argument("--batch", type=int, default=500, help="samples per generator call (default 500)")
+    return p
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = parser()
     args = p.parse_args(argv)
     if args.n < 1 or args.batch < 1:
-        p.error("--n and --batch must be >= 1")
+        p.error("--num-samples and --batch must be >= 1")
     return args
 
 
 def generate(args: argparse.Namespace) -> tuple[torch.Tensor, dict]:
     from wgan_cli.checkpoint import generator_from_checkpoint, load_checkpoint
+    import torch
+
     from wgan_cli.device import resolve_device
 
     device = resolve_device(args.device)
@@ -55,6 +66,7 @@ def generate(args: argparse.Namespace) -> tuple[torch.Tensor, dict]:
 
 def write(samples: torch.Tensor, out: Path) -> str:
     """Write ``samples`` (images in [-1, 1] or 2-D points) to ``out``; returns what was written."""
+    import torch
     from torchvision.utils import save_image
 
     images = samples.ndim == 4

@@ -23,7 +23,7 @@ METHODS = ("exact", "lp", "sinkhorn", "sliced", "critic")
 EXACT_LIMIT = 20_000  # points per side up to which exact W1 is computed as a reference
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="wgan-cli w1", description="Wasserstein-1 between two sample sets (.npy, .csv or image folders).",
         epilog="example: wgan-cli w1 real.npy fake.npy --method exact,sliced,critic",
@@ -39,6 +39,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=1000, help="critic: training steps (default 1000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
+    return p
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = parser()
     args = p.parse_args(argv)
     methods = METHODS if args.method == "all" else tuple(m.strip() for m in args.method.split(","))
     unknown = [m for m in methods if m not in METHODS]

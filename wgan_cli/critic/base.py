@@ -7,21 +7,11 @@ A strategy that needs none of these leaves the default.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import Tensor, nn
 
 from wgan_cli.distributed import WHOLE, Shard
-from wgan_cli.registry import Registry
-
-
-@dataclass
-class StrategyConfig:
-    name: str = "none"
-
-    def check(self) -> None:
-        """Range checks of the values (the registry calls this before building)."""
+from wgan_cli.schema.critic import STRATEGIES, StrategyConfig  # noqa: F401  (re-exported)
 
 
 class LipschitzStrategy:
@@ -53,4 +43,3 @@ class LipschitzStrategy:
         """Act on the critic's parameters after each critic optimizer step."""
 
 
-STRATEGIES: Registry[type[LipschitzStrategy]] = Registry("critic")

@@ -4,22 +4,11 @@ pile up at +-c and capacity suffers (Gulrajani et al. 2017, Fig. 1b)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-from wgan_cli.config import require
-from wgan_cli.critic.base import STRATEGIES, LipschitzStrategy, StrategyConfig
-
-
-@dataclass
-class ClipConfig(StrategyConfig):
-    name: str = "clip"
-    c: float = 0.01
-
-    def check(self) -> None:
-        require(self.c > 0, "critic.c", self.c, "the clipping bound must be > 0")
+from wgan_cli.critic.base import STRATEGIES, LipschitzStrategy
+from wgan_cli.schema.critic import ClipConfig
 
 
 @STRATEGIES.register("clip", ClipConfig)

@@ -8,24 +8,13 @@ dimensions. Computed in float32 even under autocast: the double backward overflo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from wgan_cli.config import require
-from wgan_cli.critic.base import STRATEGIES, LipschitzStrategy, StrategyConfig
+from wgan_cli.critic.base import STRATEGIES, LipschitzStrategy
 from wgan_cli.distributed import WHOLE, Shard
-
-
-@dataclass
-class GPConfig(StrategyConfig):
-    name: str = "gp"
-    weight: float = 10.0  # lambda
-
-    def check(self) -> None:
-        require(self.weight >= 0, "critic.weight", self.weight, "the penalty weight must be >= 0")
+from wgan_cli.schema.critic import GPConfig
 
 
 def interpolate(real: Tensor, fake: Tensor, generator: torch.Generator | None = None, shard: Shard = WHOLE) -> Tensor:

@@ -8,17 +8,11 @@ Sampling as ``gp`` (random interpolates of real and fake pairs).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from torch import Tensor
 
 from wgan_cli.critic.base import STRATEGIES
-from wgan_cli.critic.gp import GPConfig, GradientPenalty
-
-
-@dataclass
-class LPConfig(GPConfig):
-    name: str = "lp"
+from wgan_cli.critic.gp import GradientPenalty
+from wgan_cli.schema.critic import LPConfig
 
 
 @STRATEGIES.register("lp", LPConfig)

@@ -13,27 +13,15 @@ units sorted), which is gradient-norm preserving. The composed critic f has Lip(
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from torch import nn
 
 from wgan_cli.config import require
-from wgan_cli.critic.base import STRATEGIES, LipschitzStrategy, StrategyConfig
+from wgan_cli.critic.base import STRATEGIES, LipschitzStrategy
 from wgan_cli.errors import ConfigError
+from wgan_cli.schema.critic import OrthonormalConfig
 
 ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.Tanh)
 PLAIN = (nn.Flatten, nn.Identity, nn.Sequential)
-
-
-@dataclass
-class OrthonormalConfig(StrategyConfig):
-    name: str = "orthonormal"
-    eps_bjorck: float = 1e-3  # Björck iterations stop once ||W_t+1 - W_t||_F < eps
-    eps_spectral: float = 1e-3  # the power iteration's stopping tolerance
-
-    def check(self) -> None:
-        require(self.eps_bjorck > 0, "critic.eps_bjorck", self.eps_bjorck, "must be > 0")
-        require(self.eps_spectral > 0, "critic.eps_spectral", self.eps_spectral, "must be > 0")
 
 
 @STRATEGIES.register("orthonormal", OrthonormalConfig)

@@ -12,23 +12,10 @@ batch 128 in 2-D one differentiable evaluation took 42 ms with geomloss against 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from torch import Tensor
 
-from wgan_cli.config import require
-from wgan_cli.critic.base import STRATEGIES, LipschitzStrategy, StrategyConfig
-
-
-@dataclass
-class SinkhornConfig(StrategyConfig):
-    name: str = "sinkhorn"
-    blur: float = 0.05  # eps = blur: the entropic smoothing's length scale, in the data's units
-    scaling: float = 0.9  # eps-scaling: the annealing factor per iteration (closer to 1: more accurate, slower)
-
-    def check(self) -> None:
-        require(self.blur > 0, "critic.blur", self.blur, "the entropic blur must be > 0 (it is in the data's units)")
-        require(0 < self.scaling < 1, "critic.scaling", self.scaling, "must be in (0, 1)")
+from wgan_cli.critic.base import STRATEGIES, LipschitzStrategy
+from wgan_cli.schema.critic import SinkhornConfig
 
 
 @STRATEGIES.register("sinkhorn", SinkhornConfig)

@@ -5,24 +5,13 @@ critic is then at most 1-Lipschitz -- usually well below."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from wgan_cli.config import require
-from wgan_cli.critic.base import STRATEGIES, LipschitzStrategy, StrategyConfig
+from wgan_cli.critic.base import STRATEGIES, LipschitzStrategy
+from wgan_cli.schema.critic import SNConfig
 
 NORMALIZED_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d)
-
-
-@dataclass
-class SNConfig(StrategyConfig):
-    name: str = "sn"
-    power_iterations: int = 1
-
-    def check(self) -> None:
-        require(self.power_iterations >= 1, "critic.power_iterations", self.power_iterations, "must be >= 1")
 
 
 @STRATEGIES.register("sn", SNConfig)

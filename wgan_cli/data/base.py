@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
-from wgan_cli.registry import Registry
+from wgan_cli.schema.data import DATASETS, DataConfig  # noqa: F401  (re-exported)
+
 
 if TYPE_CHECKING:
     from wgan_cli.distributed import Shard
-
-
-@dataclass
-class DataConfig:
-    name: str = "none"
-
-    def check(self) -> None:
-        """Range checks of the values (the registry calls this before building)."""
 
 
 class DataSource:
@@ -40,4 +32,3 @@ class DataSource:
         return shard.rows(self.sample(n, generator))
 
 
-DATASETS: Registry[type[DataSource]] = Registry("data")

@@ -17,7 +17,6 @@ import atexit
 import itertools
 import os
 import weakref
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
@@ -26,10 +25,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from wgan_cli.config import require
-from wgan_cli.data.base import DATASETS, DataConfig, DataSource
+from wgan_cli.data.base import DATASETS, DataSource
 from wgan_cli.errors import DataError
 from wgan_cli.imageio import decode_rgb, list_images
 from wgan_cli.paths import cache_dir
+from wgan_cli.schema.data import DigitsConfig, FolderConfig, ImageConfig, TorchvisionConfig
 
 if TYPE_CHECKING:
     from wgan_cli.distributed import Shard
@@ -37,45 +37,6 @@ if TYPE_CHECKING:
 
 def default_root() -> str:
     return str(cache_dir("datasets"))
-
-
-@dataclass
-class ImageConfig(DataConfig):
-    """Every image dataset (``digits``); each family below adds only the keys that apply to it."""
-
-    size: int = 32  # images are resized to size x size
-    split: str = "train"  # train | test (torchvision datasets; the others have one split, train)
-    max_memory_mb: int = 4096  # datasets up to this size (uint8) live on the device
-
-    def check(self) -> None:
-        require(self.size >= 4, "data.size", self.size, "must be an integer >= 4")
-
-
-@dataclass
-class DigitsConfig(ImageConfig):
-    size: int = 16  # the 8 x 8 digits, upscaled to a side the CNNs take
-
-
-@dataclass
-class TorchvisionConfig(ImageConfig):
-    """``mnist``, ``fashion_mnist``, ``cifar10``: torchvision's dataset classes."""
-
-    root: str = ""  # the folder that holds them ("" = ~/.cache/wgan-cli/datasets)
-    download: bool = False  # fetch missing files (needs network)
-
-
-@dataclass
-class FolderConfig(ImageConfig):
-    """``image_folder``: every image under ``path``."""
-
-    path: str = ""  # the folder of images
-    workers: int = 2  # DataLoader workers when streaming
-
-    def check(self) -> None:
-        super().check()
-        require(bool(self.path), "data.path", "''", "image_folder needs data.path=/folder/of/images")
-        require(self.split == "train", "data.split", self.split, "data=image_folder has split(s) train")
-        require(self.workers >= 0, "data.workers", self.workers, "must be an integer >= 0 (0: read in the main process)")
 
 
 def resize_uint8(images: Tensor, size: int) -> Tensor:

@@ -11,37 +11,12 @@ its state can be saved.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from wgan_cli.config import require
 from wgan_cli.data.base import DATASETS, DataConfig, DataSource
-
-
-@dataclass
-class ToyConfig(DataConfig):
-    """``gaussians8``: the WGAN-GP toy code's scales."""
-
-    std: float = 0.02  # noise around each mode (swiss roll: its noise parameter)
-    scale: float = 1.414  # every sample is divided by this
-
-    def check(self) -> None:
-        require(self.std >= 0, "data.std", self.std, "must be >= 0")
-        require(self.scale > 0, "data.scale", self.scale, "must be > 0")
-
-
-@dataclass
-class Gaussians25Config(ToyConfig):
-    std: float = 0.05
-    scale: float = 2.828
-
-
-@dataclass
-class SwissRollConfig(ToyConfig):
-    std: float = 0.25
-    scale: float = 7.5
+from wgan_cli.schema.data import Gaussians25Config, SwissRollConfig, ToyConfig
 
 
 class ToySource(DataSource):

@@ -3,16 +3,9 @@ given the critic's outputs on real and generated samples."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from torch import Tensor
 
-from wgan_cli.registry import Registry
-
-
-@dataclass
-class LossConfig:
-    name: str = "none"
+from wgan_cli.schema.loss import LOSSES, LossConfig  # noqa: F401  (re-exported)
 
 
 class AdversarialLoss:
@@ -28,4 +21,3 @@ class AdversarialLoss:
         raise NotImplementedError
 
 
-LOSSES: Registry[type[AdversarialLoss]] = Registry("loss")

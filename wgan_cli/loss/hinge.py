@@ -7,17 +7,11 @@ mean f(real) - mean f(fake) is then the critic's mean gap, not a W1 estimate."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch.nn.functional as F
 from torch import Tensor
 
-from wgan_cli.loss.base import LOSSES, AdversarialLoss, LossConfig
-
-
-@dataclass
-class HingeConfig(LossConfig):
-    name: str = "hinge"
+from wgan_cli.loss.base import LOSSES, AdversarialLoss
+from wgan_cli.schema.loss import HingeConfig
 
 
 @LOSSES.register("hinge", HingeConfig)

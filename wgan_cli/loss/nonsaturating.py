@@ -7,17 +7,11 @@ At the optimal discriminator this is a Jensen-Shannon divergence, not W1."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch.nn.functional as F
 from torch import Tensor
 
-from wgan_cli.loss.base import LOSSES, AdversarialLoss, LossConfig
-
-
-@dataclass
-class NonSaturatingConfig(LossConfig):
-    name: str = "nonsaturating"
+from wgan_cli.loss.base import LOSSES, AdversarialLoss
+from wgan_cli.schema.loss import NonSaturatingConfig
 
 
 @LOSSES.register("nonsaturating", NonSaturatingConfig)

@@ -6,16 +6,10 @@ so the critic minimizes E_Q f - E_P f and the generator minimizes -E_Q f."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from torch import Tensor
 
-from wgan_cli.loss.base import LOSSES, AdversarialLoss, LossConfig
-
-
-@dataclass
-class WassersteinConfig(LossConfig):
-    name: str = "wasserstein"
+from wgan_cli.loss.base import LOSSES, AdversarialLoss
+from wgan_cli.schema.loss import WassersteinConfig
 
 
 @LOSSES.register("wasserstein", WassersteinConfig)

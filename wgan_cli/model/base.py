@@ -6,31 +6,14 @@ the critic maps samples to one real number each, shape [B].
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 from torch import nn
 
-from wgan_cli.registry import Registry
-
-
-@dataclass
-class ModelConfig:
-    name: str = "none"
-    noise_dim: int = 2
-
-    def check(self) -> None:
-        """Range checks of the values (the registry calls this before building)."""
-        from wgan_cli.config import require
-
-        require(self.noise_dim >= 1, "model.noise_dim", self.noise_dim, "must be >= 1")
-        for key in ("width", "depth", "channels", "g_channels", "d_channels"):
-            if hasattr(self, key):
-                require(getattr(self, key) >= 1, f"model.{key}", getattr(self, key), "must be >= 1")
+from wgan_cli.schema.model import MODELS, ModelConfig  # noqa: F401  (re-exported)
 
 
 ModelBuilder = Callable[[ModelConfig, tuple], "tuple[nn.Module, nn.Module]"]
-MODELS: Registry[ModelBuilder] = Registry("model")
 
 
 def image_geometry(model: str, cfg: ModelConfig, shape: tuple[int, ...], multiple: int) -> tuple[int, int, int]:

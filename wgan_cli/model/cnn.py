@@ -9,18 +9,10 @@ Critic: 3x3 conv 64, 4x4/2 conv 64, 3x3 conv 128, 4x4/2 conv 128, 3x3 conv 256, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from torch import Tensor, nn
 
-from wgan_cli.model.base import MODELS, ModelConfig, image_geometry
-
-
-@dataclass
-class CNNConfig(ModelConfig):
-    name: str = "cnn32"
-    noise_dim: int = 128
-    channels: int = 64  # the smallest width; the others are 2x, 4x, 8x
+from wgan_cli.model.base import MODELS, image_geometry
+from wgan_cli.schema.model import CNNConfig
 
 
 class CNNGenerator(nn.Module):

@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from wgan_cli.model.base import MODELS, ModelConfig
-
-
-@dataclass
-class MLPConfig(ModelConfig):
-    name: str = "mlp"
-    noise_dim: int = 2
-    width: int = 256  # the WGAN-GP toy code's 512 is no better on the 8 gaussians, at 3x the time
-    depth: int = 3  # hidden layers
+from wgan_cli.model.base import MODELS
+from wgan_cli.schema.model import MLPConfig
 
 
 def mlp(n_in: int, width: int, depth: int, n_out: int) -> nn.Sequential:

@@ -10,20 +10,11 @@ The paper uses C_g = C_d = 128; the SN-GAN paper's variant doubles the generator
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from wgan_cli.model.base import MODELS, ModelConfig, image_geometry
-
-
-@dataclass
-class ResNetConfig(ModelConfig):
-    name: str = "resnet32"
-    noise_dim: int = 128
-    g_channels: int = 128
-    d_channels: int = 128
+from wgan_cli.model.base import MODELS, image_geometry
+from wgan_cli.schema.model import ResNetConfig
 
 
 class UpBlock(nn.Module):

@@ -3,27 +3,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import Tensor, nn
 
 from wgan_cli.config import require
-from wgan_cli.model.base import MODELS, ModelConfig
+from wgan_cli.model.base import MODELS
 from wgan_cli.model.mlp import MLPCritic, MLPConfig
-
-
-@dataclass
-class ShiftConfig(ModelConfig):
-    name: str = "shift"
-    noise_dim: int = 1
-    theta: float = 1.0  # initial shift
-    width: int = 64  # critic
-    depth: int = 2
-
-    def check(self) -> None:
-        super().check()
-        require(self.noise_dim == 1, "model.noise_dim", self.noise_dim, "must be 1 for model=shift")
+from wgan_cli.schema.model import ShiftConfig
 
 
 class ShiftGenerator(nn.Module):

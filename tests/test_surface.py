@@ -1,0 +1,81 @@
+"""The command line's surface: help, version and completion, run with torch made unimportable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import run_cli
+
+# ``sys.modules["torch"] = None`` makes every ``import torch`` raise ImportError
+NO_TORCH = "import sys; sys.modules['torch'] = None; from wgan_cli.cli import main; main()"
+
+
+def without_torch(*args: str, comp_line: str | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    if comp_line is not None:
+        env.update(COMP_LINE=comp_line, COMP_POINT=str(len(comp_line)))
+    return subprocess.run([sys.executable, "-c", NO_TORCH, *args], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_train_help_cfg_and_info_need_no_torch():
+    app_help = without_torch("train", "--help")
+    assert app_help.returncode == 0, app_help.stderr
+    assert "critic: clip, gp, lp, orthonormal, sinkhorn, sn, sn_ttur" in app_help.stdout
+    cfg = without_torch("train", "--cfg", "job", "critic=gp", "data=cifar10")
+    assert cfg.returncode == 0, cfg.stderr
+    assert "weight: 10.0" in cfg.stdout and "name: cifar10" in cfg.stdout
+    info = without_torch("train", "--info", "searchpath")
+    assert info.returncode == 0 and "pkg://wgan_cli.configs" in info.stdout, info.stderr
+    typo = without_torch("train", "+stepz=3")
+    assert typo.returncode != 0 and typo.stderr.strip() == "wgan-cli: error: stepz: no such key; did you mean steps?"
+
+
+@pytest.mark.parametrize("command", ["fid", "w1", "sample", "report"])
+def test_subcommand_help_needs_no_torch(command):
+    result = without_torch(command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"usage: wgan-cli {command}")
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("wgan-cli train critic=s", ["critic=sinkhorn", "critic=sn", "critic=sn_ttur"]),
+    ("wgan-cli fid --n", ["--num-samples"]),
+    ("wgan-cli fid cifar", ["cifar10", "cifar10:train", "cifar10:test"]),
+    ("wgan-cli fid outputs/run dig", ["digits", "digits:train"]),
+    ("wgan-cli fid a --save-stats ", []),  # a path: left to bash
+    ("wgan-cli w1 a.npy b.npy --method ", ["exact", "lp", "sinkhorn", "sliced", "critic", "all"]),
+    ("wgan-cli w1 a.npy b.npy --critic ", ["clip", "gp", "lp", "orthonormal", "sn"]),
+    ("wgan-cli w1 a.npy b.npy --j", ["--json"]),
+    ("wgan-cli sample run --", ["--batch", "--device", "--help", "--num-samples", "--out", "--seed"]),
+    ("wgan-cli sample run --device c", ["cpu", "cuda"]),
+    ("wgan-cli report sweeps/x --format=c", ["--format=csv"]),
+    ("wgan-cli report sweeps/x --m", ["--metric"]),
+    ("wgan-cli re", ["report"]),
+])
+def test_completion_completes_each_subcommands_own_flags_without_torch(line, expected):
+    result = without_torch("-sc", "query=bash", comp_line=line)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == expected
+
+
+def test_version_help_and_a_missing_command():
+    for args in (["-V"], ["--version"], ["train", "--version"], ["fid", "-V"]):
+        result = run_cli(*args)
+        assert result.returncode == 0 and result.stdout.startswith("wgan-cli 0."), (args, result.stdout)
+        assert "Hydra" in result.stdout
+    fid_help = run_cli("help", "fid")
+    assert fid_help.returncode == 0 and fid_help.stdout.startswith("usage: wgan-cli fid")
+    bare = run_cli()
+    assert bare.returncode == 2 and bare.stdout == ""
+    assert bare.stderr.startswith("usage: wgan-cli") and bare.stderr.rstrip().endswith("give a command")
+
+
+def test_sample_and_fid_spell_the_sample_count_alike():
+    for command in ("sample", "fid"):
+        result = without_torch(command, "--help")
+        assert "--num-samples N, -n N" in result.stdout, result.stdout
