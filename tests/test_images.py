@@ -210,8 +210,35 @@ def test_image_folder_errors(tmp_path):
     with pytest.raises(DataError, match="no image files"):
         build("image_folder", path=str(tmp_path))
     (tmp_path / "broken.png").write_bytes(b"not a png")
-    with pytest.raises(DataError, match="cannot decode .*broken.png"):
+    with pytest.raises(DataError, match="1 of 1 files cannot be decoded: .*broken.png"):
         build("image_folder", path=str(tmp_path))
+
+
+def test_every_undecodable_file_is_named_at_once(tmp_path):
+    for i in range(4):
+        Image.fromarray(np.full((8, 8, 3), 40 * i, dtype=np.uint8)).save(tmp_path / f"ok{i}.png")
+    for i in range(5):
+        (tmp_path / f"bad{i}.png").write_bytes(b"not a png")
+    with pytest.raises(DataError) as caught:
+        build("image_folder", path=str(tmp_path))
+    message = str(caught.value)
+    assert "5 of 9 files cannot be decoded" in message and "and 2 more" in message
+    assert all(f"bad{i}.png (UnidentifiedImageError)" in message for i in range(3)) and "\n" not in message
+
+
+@pytest.mark.slow
+def test_a_corrupt_file_in_a_streamed_folder_is_one_line_naming_it(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(12):
+        Image.fromarray(np.full((8, 8, 3), 20 * i, dtype=np.uint8)).save(folder / f"{i:02d}.png")
+    (folder / "07.png").write_bytes(b"truncated")
+    result = run_cli("train", "data=image_folder", f"data.path={folder}", "data.size=8", "data.max_memory_mb=0",
+                     "data.workers=2", "model=mlp", "model.noise_dim=8", "fid.every=0", "steps=20", "batch_size=4",
+                     "eval.n=8", f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode != 0
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "cannot decode" in result.stderr and "07.png" in result.stderr and len(result.stderr) < 400, result.stderr
 
 
 # -- models --------------------------------------------------------------------------------------

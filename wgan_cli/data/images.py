@@ -170,7 +170,19 @@ class ImageFolder(ImageSource):
         self._batches: Iterator[Tensor] | None = None
 
     def load(self) -> Tensor:
-        return torch.stack([read_image(f, self.cfg.size) for f in self.files])
+        """Every file, decoded; the files that cannot be are named together (a few, and a count)."""
+        images, bad = [], []
+        for file in self.files:
+            try:
+                images.append(read_image(file, self.cfg.size))
+            except DataError as ex:
+                bad.append((file, str(ex).split(f"{file}: ", 1)[-1].split(":")[0]))
+        if bad:
+            named = "; ".join(f"{file} ({why})" for file, why in bad[:3])
+            more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+            raise DataError(f"data.path={self.cfg.path}: {len(bad)} of {len(self.files)} files cannot be decoded: "
+                            f"{named}{more}; remove or replace them")
+        return torch.stack(images)
 
     def reference_images(self, n: int) -> Tensor:
         if not self.streaming:
@@ -213,10 +225,19 @@ class ImageFolder(ImageSource):
             _exit_handler.append(atexit.register(close_streams))
         try:
             yield from batches
+        except DataError as ex:  # a worker's: its message holds the worker's traceback; keep the last line
+            raise DataError(worker_error_line(str(ex))) from None
         finally:  # closed: stop the workers now, not whenever the iterator is collected
             shutdown = getattr(batches, "_shutdown_workers", None)
             if shutdown is not None:
                 shutdown()
+
+
+def worker_error_line(message: str) -> str:
+    """The error a DataLoader worker raised, from torch's re-raised message ("Caught DataError in
+    DataLoader worker process 0. Original Traceback ... wgan_cli.errors.DataError: LINE")."""
+    last = [line for line in message.strip().splitlines() if line.strip()][-1]
+    return last.split("DataError: ", 1)[-1]
 
 
 STREAMING: weakref.WeakSet = weakref.WeakSet()  # folders whose DataLoader workers are running
