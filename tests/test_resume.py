@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import signal
@@ -154,6 +155,38 @@ def test_a_resume_that_changes_the_model_names_the_keys_and_keeps_the_record(tmp
     assert (tmp_path / "checkpoints" / "last.pt").read_bytes() == before
     other_critic = run_cli("train", *RUN, "steps=10", "critic=sn", "n_critic=5", f"hydra.run.dir={tmp_path}")
     assert other_critic.returncode == 2 and "critic.name gp -> sn" in other_critic.stderr
+    faster = run_cli("train", *RUN, "steps=12", "optim.lr_d=3e-4", f"hydra.run.dir={tmp_path}")
+    assert faster.returncode == 0, faster.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["changed_on_resume"] == ["optim.lr_d 0.0001 -> 0.0003", "steps 10 -> 12"]
+
+
+def test_a_resume_takes_new_learning_rates_betas_and_steps_and_lists_the_changes(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    base = [*RUN, "eval.every=0", "optim.lr_d=1e-4", "optim.lr_g=1e-4"]
+    Trainer(compose_config(*base, "steps=4"), tmp_path).fit()
+    resumed = Trainer(compose_config(*base, "steps=10", "optim.lr_d=5e-4", "optim.lr_g=2e-4", "optim.betas=[0.0,0.99]",
+                                     "n_critic=2", "log_every=2"), tmp_path)
+    assert resumed.step == 4
+    factor = 1 - 4 / 10  # linear decay, at step 4 of the new 10
+    (group_d,), (group_g,) = resumed.opt_d.param_groups, resumed.opt_g.param_groups
+    assert float(group_d["lr"]) == pytest.approx(5e-4 * factor) and float(group_g["lr"]) == pytest.approx(2e-4 * factor)
+    assert group_d["betas"] == (0.0, 0.99) and resumed.sched_d.base_lrs == [5e-4]
+    assert resumed.changed_on_resume == ["log_every 1 -> 2", "n_critic 5 -> 2", "optim.betas [0.5, 0.9] -> [0.0, 0.99]",
+                                         "optim.lr_d 0.0001 -> 0.0005", "optim.lr_g 0.0001 -> 0.0002", "steps 4 -> 10"]
+    assert "changed on resume: optim.lr_d 0.0001 -> 0.0005" in caplog.text
+    resumed.fit()
+    assert float(resumed.opt_d.param_groups[0]["lr"]) == pytest.approx(0.0)  # decayed to zero at the new end
+
+
+@pytest.mark.parametrize("override, key", [("seed=1", "seed 0 -> 1"), ("loss=hinge", "loss.name wasserstein -> hinge"),
+                                           ("data.std=0.1", "data.std 0.02 -> 0.1")])
+def test_a_resume_refuses_keys_that_define_the_experiment(tmp_path, override, key):
+    from wgan_cli.errors import ConfigError
+
+    Trainer(compose_config(*RUN, "eval.every=0", "steps=2"), tmp_path).fit()
+    with pytest.raises(ConfigError, match=f"cannot change within a run \\({key}\\)"):
+        Trainer(compose_config(*RUN, "eval.every=0", "steps=4", override), tmp_path)
 
 
 @pytest.mark.slow

@@ -107,7 +107,8 @@ def run(cfg: DictConfig) -> float:
     if not main_rank:
         return float("nan")
     write_summary(run_dir, **record, status="completed", reason="", steps=trainer.step,
-                  wall_seconds=time.time() - start, final=metrics, best=trainer.best)
+                  wall_seconds=time.time() - start, final=metrics, best=trainer.best,
+                  changed_on_resume=trainer.changed_on_resume)
     return metrics["w1/exact"]
 
 

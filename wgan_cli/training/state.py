@@ -14,7 +14,7 @@ from torch import Tensor
 from wgan_cli.checkpoint import keep_last, load_checkpoint, rng_state, save_atomic, set_rng_state
 from wgan_cli.errors import ConfigError, UserError
 from wgan_cli.graphs import portable
-from wgan_cli.resume import check_compatible, config_diffs, restore_hydra_record
+from wgan_cli.resume import SCHEDULE_KEYS, changed_keys, check_compatible, config_diffs, restore_hydra_record
 from wgan_cli.rundir import RunDir
 
 if TYPE_CHECKING:
@@ -92,7 +92,29 @@ def resume(t: Trainer, path: Path) -> None:
         if path == RunDir(t.run_dir).last:
             restore_hydra_record(t.run_dir, state.get("hydra_record"))
         raise
+    t.changed_on_resume = changed_keys(state, t.cfg)
+    if any(change.split(" ")[0] in SCHEDULE_KEYS for change in t.changed_on_resume):
+        follow_new_schedule(t)
     log.info("resumed from %s at step %d", path, t.step)
+    for change in t.changed_on_resume:
+        log.info("changed on resume: %s", change)
+
+
+def follow_new_schedule(t: Trainer) -> None:
+    """The saved optimizers and schedulers hold the old learning rates and betas: set them from the
+    config, at the point of the (new) schedule where the run is, lr_t = lr * decay(t, steps)."""
+    optim = t.cfg.optim
+    for opt, sched, lr in ((t.opt_g, t.sched_g, optim.lr_g), (t.opt_d, t.sched_d, optim.lr_d)):
+        factor = sched.lr_lambdas[0](sched.last_epoch)  # the lambda was built from the new steps and decay
+        sched.base_lrs = [lr] * len(opt.param_groups)
+        for group in opt.param_groups:
+            group["initial_lr"] = lr
+            if "betas" in group:
+                group["betas"] = tuple(optim.betas)
+            if isinstance(group["lr"], Tensor):
+                group["lr"].fill_(lr * factor)
+            else:
+                group["lr"] = lr * factor
 
 
 def save_checkpoint(t: Trainer, best: bool = False) -> Path:

@@ -89,6 +89,7 @@ class Trainer:
         self.make_capturable()
         self.best_fid = float("inf")
         self.best: dict[str, float] = {}  # the lowest w1/exact and FID over the evaluations so far
+        self.changed_on_resume: list[str] = []  # "key old -> new" for each key this resume changed
         self.resumed_from = starting_checkpoint(cfg, self.run_dir)
         if self.resumed_from is not None:
             state.resume(self, self.resumed_from)
