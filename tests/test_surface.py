@@ -79,3 +79,24 @@ def test_sample_and_fid_spell_the_sample_count_alike():
     for command in ("sample", "fid"):
         result = without_torch(command, "--help")
         assert "--num-samples N, -n N" in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("args, flag", [
+    (["sample", "runs/x", "--out", "/proc/wgan-cli-test.png"], "--out /proc/wgan-cli-test.png"),
+    (["sample", "runs/x", "--out", "/proc/wgan-cli-test/pngs"], "--out /proc/wgan-cli-test/pngs"),
+    (["fid", "digits", "--save-stats", "/proc/wgan-cli-test.npz"], "--save-stats /proc/wgan-cli-test.npz"),
+    (["report", "sweeps/x", "--out", "/proc/wgan-cli-test.png"], "--out /proc/wgan-cli-test.png"),
+])
+def test_an_unwritable_output_is_refused_before_the_work(args, flag):
+    """/proc takes no new files, even from root: the refusal comes before any checkpoint, network or
+    event file is read (the sources named here do not even exist)."""
+    result = without_torch(*args)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"wgan-cli: error: {flag}: cannot write in /proc"), result.stderr
+
+
+def test_an_output_in_a_missing_folder_or_onto_a_folder_is_refused(tmp_path):
+    missing = without_torch("sample", "runs/x", "--out", str(tmp_path / "nowhere" / "grid.png"))
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
+    onto = without_torch("fid", "digits", "--save-stats", str(tmp_path))
+    assert onto.returncode == 1 and "is a folder; give a file name" in onto.stderr, onto.stderr

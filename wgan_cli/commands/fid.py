@@ -188,6 +188,10 @@ def dataset_specs() -> list[str]:
 
 
 def run(args: argparse.Namespace) -> None:
+    from wgan_cli.paths import check_writable
+
+    if args.save_stats:  # before the Inception work
+        check_writable(Path(args.save_stats), "--save-stats")
     from wgan_cli.device import resolve_device
     from wgan_cli.metrics.fid import Statistics, fid, inception_score, kid, protocol_tag
     from wgan_cli.metrics.inception import EXTRACTOR, FeatureExtractor

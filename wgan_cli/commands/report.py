@@ -187,7 +187,11 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
 
 def show(args: argparse.Namespace) -> None:
+    from wgan_cli.paths import check_writable
+
     sweep = Path(args.sweep).expanduser()
+    if args.out:
+        check_writable(Path(args.out), "--out")
     result = collect(sweep, args.metric)
     if all(r[f"{args.metric} mean"] is None for r in result["rows"]):
         raise UserError(f"{sweep}: no finished run logged {args.metric}")

@@ -105,11 +105,12 @@ def write(samples: torch.Tensor, out: Path) -> str:
 
 
 def sample(args: argparse.Namespace) -> None:
-    from wgan_cli.checkpoint import sampler_name
+    from wgan_cli.paths import check_writable
 
     out = Path(args.out).expanduser()
-    if out.suffix and not out.parent.is_dir():
-        raise UserError(f"--out {out}: folder {out.parent} does not exist")
+    check_writable(out, "--out", folder=not out.suffix)  # before the generator runs
+    from wgan_cli.checkpoint import sampler_name
+
     samples, state = generate(args)
     what = write(samples, out)
     print(f"wrote {what} to {out} ({sampler_name(state)}, step {state['step']}, seed {args.seed})")
