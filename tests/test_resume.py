@@ -321,17 +321,18 @@ def test_a_nan_through_the_cli_is_one_line(tmp_path):
     assert "step 1: loss/critic=nan" in result.stderr and "no checkpoint was written yet" in result.stderr
 
 
-def test_a_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+def test_a_failed_checkpoint_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    """Where no small file system can be mounted, the failing write is simulated at fsync (the real
+    full disk: test_a_full_disk_is_one_line_and_keeps_the_last_checkpoint)."""
     path = tmp_path / "last.pt"
     checkpoint.save_atomic({"step": 1}, path)
     before = path.read_bytes()
 
-    def disk_full(obj, f):  # noqa: ANN001, ANN202 - writes part of the file, then the disk is full
-        f.write(b"partial")
+    def disk_full(fd):  # noqa: ANN001, ANN202
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(checkpoint.torch, "save", disk_full)
-    with pytest.raises(checkpoint.CheckpointError, match="No space left on device; the previous one is intact"):
+    monkeypatch.setattr(checkpoint.os, "fsync", disk_full)
+    with pytest.raises(checkpoint.CheckpointError, match=f"^no space left on device writing {path}; the previous one is intact$"):
         checkpoint.save_atomic({"step": 2}, path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]  # no temporary file left behind
@@ -511,3 +512,31 @@ def test_a_refused_config_leaves_the_run_dirs_record_and_its_stale_temp_files_go
     assert run_cli("train", *RUN, "steps=4", f"hydra.run.dir={run_dir}").returncode == 0
     assert not orphan.exists()
     assert torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["step"] == 4
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 600 KB tmpfs: a real file system that runs out of space (needs root, as in CI's container)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=False)
+
+
+@pytest.mark.parametrize("room_kb", [40, 4])
+@pytest.mark.slow
+def test_a_full_disk_is_one_line_and_keeps_the_last_checkpoint(small_disk, room_kb):
+    run = small_disk / "run"
+    args = ["model.width=32", "eval.every=10", "eval.n=64", "checkpoint.every=10", f"hydra.run.dir={run}"]
+    assert run_cli("train", "steps=10", *args).returncode == 0
+    before = (run / "checkpoints" / "last.pt").read_bytes()
+    free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+    (small_disk / "filler").write_bytes(b"\0" * max(0, free - room_kb * 1024))  # leaves less than a checkpoint
+    result = run_cli("train", "steps=30", *args)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith("wgan-cli: error: no space left on device writing " + str(run)), result.stderr
+    assert (run / "checkpoints" / "last.pt").read_bytes() == before
+    assert not [p for p in run.rglob("*") if p.name.endswith(".tmp")]

@@ -5,6 +5,7 @@ them back with one-line errors."""
 
 from __future__ import annotations
 
+import io
 import os
 import random
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from wgan_cli.errors import UserError
+from wgan_cli.errors import UserError, write_failed
 from wgan_cli.rundir import RunDir
 
 
@@ -24,16 +25,18 @@ class CheckpointError(UserError):
 def save_atomic(obj: Any, path: Path) -> None:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    buffer = io.BytesIO()  # serialized first: torch's writer reports a failed write as "unexpected pos",
+    torch.save(obj, buffer)  # with the OS's reason lost; a plain write keeps it
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
-            torch.save(obj, f)
+            f.write(buffer.getbuffer())
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as ex:
         kept = "the previous one is intact" if path.exists() else "no earlier one existed"
-        raise CheckpointError(f"could not write {path}: {ex.strerror or ex}; {kept}") from ex
+        raise CheckpointError(str(write_failed(ex, path, kept))) from None
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -40,6 +40,19 @@ class DataError(UserError):
     """Data that is missing, empty, unreadable or fails to decode."""
 
 
+class WriteError(UserError):
+    """An output that could not be written (a full disk, a quota, a read-only file system)."""
+
+
+def write_failed(ex: OSError, path: Any, consequence: str = "") -> WriteError:
+    """``no space left on device writing PATH; CONSEQUENCE`` (or the OS's own words for other errors)."""
+    import errno
+
+    what = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
+            errno.EROFS: "read-only file system"}.get(ex.errno, ex.strerror or str(ex))
+    return WriteError(f"{what} writing {path}" + (f"; {consequence}" if consequence else ""))
+
+
 def one_line(ex: BaseException) -> str:
     """Condense Hydra / OmegaConf / our own exception messages into one readable line."""
     from hydra.errors import MissingConfigException

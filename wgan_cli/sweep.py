@@ -25,12 +25,20 @@ METRICS = ("w1/exact", "w1/critic", "w1/noise_floor", "w1/sliced", "lipschitz/em
 failed_jobs = 0  # set by SweepStatus.on_multirun_end, read by wgan_cli.train.main
 
 
-def write_summary(run_dir: Path, **fields: Any) -> None:
-    """``summary.json`` in the run dir, replaced atomically."""
+def write_summary(run_dir: Path, **fields: Any) -> bool:
+    """``summary.json`` in the run dir, replaced atomically. A failed write (a full disk) leaves the
+    previous one and no temporary file, logs a warning and returns False: the run's own outcome
+    (its checkpoint, its error line) matters more than its record."""
     path = RunDir(run_dir).summary
     tmp = path.with_name(f".{SUMMARY}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(fields, indent=2, default=float) + "\n")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(fields, indent=2, default=float) + "\n")
+        os.replace(tmp, path)
+        return True
+    except OSError as ex:
+        tmp.unlink(missing_ok=True)
+        logging.getLogger("wgan_cli").warning("could not write %s: %s", path, ex.strerror or ex)
+        return False
 
 
 def read_summary(run_dir: Path) -> dict[str, Any] | None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Mapping
 
@@ -41,41 +43,84 @@ def w1_layout(critic_is_w1: bool, critic_free: bool = False) -> dict:
 
 
 class Tracker:
+    """The run's TensorBoard writer. A failed write (a full disk) is one ``WriteError`` naming the
+    event file, raised in the training thread at the next write, not a writer-thread traceback."""
+
     def __init__(self, run_dir: Path, total_steps: int, start_step: int = 0, critic_is_w1: bool = True,
                  critic_free: bool = False) -> None:
-        self.writer = SummaryWriter(log_dir=str(RunDir(run_dir).events), purge_step=start_step + 1)  # a resume drops points logged after its checkpoint
-        self.writer.add_custom_scalars(w1_layout(critic_is_w1, critic_free))
-        if not critic_is_w1:
-            self.writer.add_text(
-                "w1/critic", "w1/critic is the critic's mean gap E f(real) - E f(fake) under a "
-                "non-Wasserstein loss: comparable across runs, but not a W1 estimate.", start_step,
-            )
+        quiet_writer_threads()
+        self.events = RunDir(run_dir).events
+        with self.writing():
+            self.writer = SummaryWriter(log_dir=str(self.events), purge_step=start_step + 1)  # a resume drops points logged after its checkpoint
+            self.writer.add_custom_scalars(w1_layout(critic_is_w1, critic_free))
+            if not critic_is_w1:
+                self.writer.add_text(
+                    "w1/critic", "w1/critic is the critic's mean gap E f(real) - E f(fake) under a "
+                    "non-Wasserstein loss: comparable across runs, but not a W1 estimate.", start_step,
+                )
         self.progress = Progress(total_steps, start_step)
 
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        try:
+            yield
+        except OSError as ex:
+            from wgan_cli.errors import write_failed
+
+            files = sorted(self.events.glob("events.out.tfevents.*"))
+            raise write_failed(ex, files[-1] if files else self.events, "the checkpoints are not affected") from None
+
     def scalars(self, values: Mapping[str, float], step: int) -> None:
-        for tag, value in values.items():
-            self.writer.add_scalar(tag, value, step)
+        with self.writing():
+            for tag, value in values.items():
+                self.writer.add_scalar(tag, value, step)
 
     def hparams(self, cfg, metric_tags: list[str]) -> None:  # noqa: ANN001 - the run's config
         from wgan_cli.sweep import write_hparams
 
-        write_hparams(self.writer, cfg, metric_tags)
+        with self.writing():
+            write_hparams(self.writer, cfg, metric_tags)
 
     def text(self, tag: str, text: str, step: int) -> None:
-        self.writer.add_text(tag, text, step)
+        with self.writing():
+            self.writer.add_text(tag, text, step)
 
     def histogram(self, tag: str, values, step: int) -> None:  # noqa: ANN001 - a tensor
-        self.writer.add_histogram(tag, values.detach().float().cpu(), step)
+        with self.writing():
+            self.writer.add_histogram(tag, values.detach().float().cpu(), step)
 
     def figure(self, tag: str, fig, step: int) -> None:  # noqa: ANN001 - matplotlib Figure
-        self.writer.add_figure(tag, fig, step, close=True)
+        with self.writing():
+            self.writer.add_figure(tag, fig, step, close=True)
 
     def image(self, tag: str, image, step: int) -> None:  # noqa: ANN001 - CHW tensor in [0, 1]
-        self.writer.add_image(tag, image, step)
+        with self.writing():
+            self.writer.add_image(tag, image, step)
 
     def close(self) -> None:
         self.progress.close()
-        self.writer.close()
+        with self.writing():
+            self.writer.close()
+
+
+def quiet_writer_threads() -> None:
+    """TensorBoard's writer thread stores a failed write's OSError for the training thread (which
+    raises it at its next write, see ``Tracker.writing``) and also lets it escape, which prints a
+    traceback; that second report is dropped."""
+    import threading
+
+    from tensorboard.summary.writer.event_file_writer import _AsyncWriterThread
+
+    hook = threading.excepthook
+    if getattr(hook, "quiets_writers", False):
+        return
+
+    def quiet(args: threading.ExceptHookArgs) -> None:
+        if not (isinstance(args.thread, _AsyncWriterThread) and issubclass(args.exc_type, OSError)):
+            hook(args)
+
+    quiet.quiets_writers = True
+    threading.excepthook = quiet
 
 
 class Progress:
