@@ -44,6 +44,22 @@ class WriteError(UserError):
     """An output that could not be written (a full disk, a quota, a read-only file system)."""
 
 
+class OutOfMemory(UserError):
+    """The host or a GPU ran out of memory despite the estimates checked before the work."""
+
+
+def out_of_memory(ex: BaseException) -> OutOfMemory | None:
+    """``ex`` as one line when it is an out-of-memory error (CUDA's, the CPU allocator's, Python's)."""
+    text = str(ex)
+    cuda = type(ex).__name__ == "OutOfMemoryError" or "CUDA out of memory" in text
+    host = isinstance(ex, MemoryError) or "can't allocate memory" in text or "DefaultCPUAllocator" in text
+    if not (cuda or host):
+        return None
+    where = "GPU" if cuda else "host"
+    first = text.strip().splitlines()[0] if text.strip() else type(ex).__name__
+    return OutOfMemory(f"out of {where} memory ({first[:160]}); lower batch_size, eval.n or the model's width")
+
+
 def write_failed(ex: OSError, path: Any, consequence: str = "") -> WriteError:
     """``no space left on device writing PATH; CONSEQUENCE`` (or the OS's own words for other errors)."""
     import errno

@@ -83,7 +83,10 @@ def run(cfg: DictConfig) -> float:
 
         trainer = Trainer(cfg, run_dir)
         metrics = trainer.fit()
-    except Exception as ex:  # noqa: BLE001 - recorded, then reported or re-raised below
+    except Exception as caught:  # noqa: BLE001 - recorded, then reported or re-raised below
+        from wgan_cli.errors import out_of_memory
+
+        ex = out_of_memory(caught) or caught
         status = "interrupted" if isinstance(ex, Interrupted) else "failed"
         if isinstance(ex, RunDirBusy):
             report(ex)  # the other run's dir: nothing of it is touched

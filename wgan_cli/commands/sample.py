@@ -8,7 +8,9 @@ what ``wgan-cli fid`` reads). 2-D points: ``.npy`` / ``.csv`` ([N, 2]) or ``.png
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,62 +48,106 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def generate(args: argparse.Namespace) -> tuple[torch.Tensor, dict]:
-    from wgan_cli.checkpoint import generator_from_checkpoint, load_checkpoint
+PICTURE_LIMIT = {True: 10_000, False: 200_000}  # images in a grid, points in a scatter plot
+
+
+def batches(args: argparse.Namespace) -> tuple[Iterator[torch.Tensor], dict]:
+    """The checkpoint's state and an iterator of CPU batches of samples (--batch at a time, seeded)."""
     import torch
 
+    from wgan_cli.checkpoint import generator_from_checkpoint, load_checkpoint
     from wgan_cli.device import resolve_device
 
     device = resolve_device(args.device)
     state = load_checkpoint(args.checkpoint, device)
     generator, noise_dim = generator_from_checkpoint(state, device)
     g = torch.Generator(device).manual_seed(args.seed)
-    with torch.inference_mode():
-        out = torch.cat([
-            generator(torch.randn(min(args.batch, args.n - i), noise_dim, device=device, generator=g)).cpu()
-            for i in range(0, args.n, args.batch)
-        ])
-    return out, state
+
+    def draw() -> Iterator[torch.Tensor]:
+        for i in range(0, args.n, args.batch):
+            with torch.inference_mode():
+                yield generator(torch.randn(min(args.batch, args.n - i), noise_dim, device=device, generator=g)).cpu()
+
+    return draw(), state
 
 
-def write(samples: torch.Tensor, out: Path) -> str:
-    """Write ``samples`` (images in [-1, 1] or 2-D points) to ``out``; returns what was written."""
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
     import torch
-    from torchvision.utils import save_image
 
-    images = samples.ndim == 4
+    return ((images + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+
+
+def write(parts: Iterator[torch.Tensor], n: int, shape: tuple[int, ...], out: Path) -> str:
+    """Write ``n`` samples (images in [-1, 1] or 2-D points), arriving in batches, to ``out``;
+    returns what was written. Arrays, folders and CSV files are written batch by batch; a grid or a
+    scatter plot, one picture, needs every sample at once (checked against memory first)."""
+    images = len(shape) == 3
     suffix = out.suffix.lower()
-    if images and suffix in (".png", ".jpg", ".jpeg"):
+    kinds = ".png/.jpg, .npy or a folder" if images else ".npy, .csv or .png"
+    if not ((images and suffix in (".png", ".jpg", ".jpeg", ".npy", "")) or
+            (not images and suffix in (".npy", ".csv", ".png"))):
+        raise UserError(f"--out {out}: for {'images' if images else '2-D points'} write {kinds}")
+    if suffix == ".npy":
+        import shutil
+
+        from wgan_cli.memory import require_fits
+
+        item = (1 if images else 4) * math.prod(shape)
+        require_fits("--num-samples", n, lambda k: k * item, shutil.disk_usage(out.parent).free,
+                     f"the .npy file in {out.parent}", "free some disk space or write fewer samples")
+        array = np.lib.format.open_memmap(out, mode="w+", dtype=np.uint8 if images else np.float32, shape=(n, *shape))
+        i = 0
+        for part in parts:
+            array[i:i + len(part)] = (to_uint8(part) if images else part).numpy()
+            i += len(part)
+        array.flush()
+        return f"an array {(n, *shape)} {'uint8' if images else 'float32'}"
+    if images and suffix == "":
+        from torchvision.utils import save_image
+
+        out.mkdir(parents=True, exist_ok=True)
+        i = 0
+        for part in parts:
+            for image in part:
+                save_image(image, out / f"{i:06d}.png", normalize=True, value_range=(-1, 1))
+                i += 1
+        return f"{n} PNG files"
+    if suffix == ".csv":
+        with open(out, "w") as f:
+            f.write("x,y\n")
+            for part in parts:
+                np.savetxt(f, part.numpy(), delimiter=",", fmt="%.7g")
+        return f"{n} points"
+    from wgan_cli.memory import host_available, require_fits
+
+    most = PICTURE_LIMIT[images]
+    if n > most:
+        raise UserError(f"--num-samples={n}: one picture of more than {most} {'images' if images else 'points'} "
+                        f"shows nothing more; write .npy{' or a folder' if images else ' or .csv'} for larger samples")
+    per_sample = 4 * math.prod(shape) * 4  # the samples, the grid, its uint8 copy and the encoder's
+    require_fits("--num-samples", n, lambda k: k * per_sample, host_available(),
+                 "one picture of every sample", "write .npy or a folder, which go batch by batch")
+    import torch
+
+    samples = torch.cat(list(parts))
+    if images:
+        from torchvision.utils import save_image
+
         nrow = int(np.ceil(np.sqrt(len(samples))))
         save_image(samples, out, nrow=nrow, normalize=True, value_range=(-1, 1), padding=2)
         return f"a {nrow}-column grid of {len(samples)} images"
-    if suffix == ".npy":
-        array = ((samples + 1) * 127.5).round().clamp(0, 255).to(torch.uint8) if images else samples
-        np.save(out, array.numpy())
-        return f"an array {tuple(array.shape)} {'uint8' if images else 'float32'}"
-    if images and suffix == "":
-        out.mkdir(parents=True, exist_ok=True)
-        for i, image in enumerate(samples):
-            save_image(image, out / f"{i:06d}.png", normalize=True, value_range=(-1, 1))
-        return f"{len(samples)} PNG files"
-    if not images and suffix == ".csv":
-        np.savetxt(out, samples.numpy(), delimiter=",", header="x,y", comments="", fmt="%.7g")
-        return f"{len(samples)} points"
-    if not images and suffix == ".png":
-        import matplotlib
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
 
-        fig, ax = plt.subplots(figsize=(5, 5))
-        ax.scatter(samples[:, 0], samples[:, 1], s=4, alpha=0.6, color="tab:green")
-        ax.set_aspect("equal")
-        ax.set_title(f"{len(samples)} generated points")
-        fig.savefig(out, dpi=100, bbox_inches="tight")
-        plt.close(fig)
-        return f"a scatter plot of {len(samples)} points"
-    kinds = ".png/.jpg, .npy or a folder" if images else ".npy, .csv or .png"
-    raise UserError(f"--out {out}: for {'images' if images else '2-D points'} write {kinds}")
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.scatter(samples[:, 0], samples[:, 1], s=4, alpha=0.6, color="tab:green")
+    ax.set_aspect("equal")
+    ax.set_title(f"{len(samples)} generated points")
+    fig.savefig(out, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return f"a scatter plot of {len(samples)} points"
 
 
 def sample(args: argparse.Namespace) -> None:
@@ -111,8 +157,8 @@ def sample(args: argparse.Namespace) -> None:
     check_writable(out, "--out", folder=not out.suffix)  # before the generator runs
     from wgan_cli.checkpoint import sampler_name
 
-    samples, state = generate(args)
-    what = write(samples, out)
+    parts, state = batches(args)
+    what = write(parts, args.n, tuple(state["data_shape"]), out)
     print(f"wrote {what} to {out} ({sampler_name(state)}, step {state['step']}, seed {args.seed})")
 
 

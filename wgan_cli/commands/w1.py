@@ -108,13 +108,34 @@ def _folder(path: Path) -> np.ndarray:
     return np.stack(arrays)
 
 
+def check_memory(methods: tuple[str, ...], n: int, m: int) -> None:
+    """Refuse, before solving, a method whose n x m problem cannot fit in memory."""
+    from wgan_cli.memory import (EXACT_BYTES_PER_PAIR, LP_BYTES_PER_PAIR, SINKHORN_BYTES_PER_PAIR, TooLarge,
+                                 host_available, largest_square, size)
+
+    available = host_available()
+    for method, per_pair in (("exact", EXACT_BYTES_PER_PAIR), ("lp", LP_BYTES_PER_PAIR), ("sinkhorn", SINKHORN_BYTES_PER_PAIR)):
+        if method in methods:
+            need = per_pair * n * m
+            if need > available:
+                raise TooLarge(
+                    f"--method {method}: {n} x {m} points need about {size(need)}, {size(available)} available; "
+                    f"up to about {largest_square(per_pair, available)} points per side fit; --method sliced "
+                    "(or critic) scales to far more"
+                )
+
+
 def run(args: argparse.Namespace) -> dict:
     from wgan_cli.metrics import w1
 
     x, y = load_samples(args.a), load_samples(args.b)
     if x.shape[1] != y.shape[1]:
         raise UserError(f"A has dimension {x.shape[1]}, B has {y.shape[1]}: the samples must live in one space")
-    small = max(len(x), len(y)) <= EXACT_LIMIT
+    check_memory(args.methods, len(x), len(y))
+    from wgan_cli.memory import exact_w1_bytes, host_available
+
+    # the exact value as a reference for the other methods, where it is cheap
+    small = max(len(x), len(y)) <= EXACT_LIMIT and exact_w1_bytes(len(x), len(y)) <= host_available() / 2
     result: dict = {"a": args.a, "b": args.b, "n_a": len(x), "n_b": len(y), "dim": x.shape[1],
                     "metric": args.metric, "methods": {}}
     exact = w1.exact_w1(x, y, metric=args.metric) if small else None

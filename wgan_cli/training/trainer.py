@@ -37,6 +37,20 @@ from wgan_cli.training.step import Step
 FIXED_SAMPLES = 64  # the fixed noise batch behind ``samples/fixed``
 
 
+def check_memory(cfg: DictConfig, generator: nn.Module, critic: nn.Module, shape: tuple[int, ...],
+                 double_backward: bool, device: torch.device) -> None:
+    """Refuse a batch size or an ``eval.n`` that cannot fit, before the first step (see ``memory``)."""
+    from wgan_cli.memory import device_available, exact_w1_bytes, host_available, require_fits, training_step_bytes
+
+    step = training_step_bytes(generator, critic, shape, cfg.model.noise_dim, double_backward)
+    batch = max(cfg.batch_size, cfg.batch_size_g or 0)
+    require_fits("batch_size" if batch == cfg.batch_size else "batch_size_g", batch, step, device_available(device),
+                 "a training step")
+    require_fits("eval.n", cfg.eval.n, exact_w1_bytes, host_available(),
+                 "exact W1 at each evaluation (ot.emd2 on an eval.n x eval.n problem)",
+                 "lower eval.n (w1/sliced scales to far more samples)")
+
+
 class Trainer:
     def __init__(self, cfg: DictConfig, run_dir: Path) -> None:
         validate(cfg)
@@ -65,6 +79,7 @@ class Trainer:
             require(self.shard.world == 1, "critic", cfg.critic.name,
                     "not over several processes (each rank would compare only its rows of the batch)")
         generator, critic = MODELS.build(cfg.model, self.data.shape)
+        check_memory(cfg, generator, critic, self.data.shape, strategy.needs_double_backward, self.device)
         self.G, self.D = generator.to(self.device), strategy.prepare(critic).to(self.device)
         # what the training steps call: under torchrun, DistributedDataParallel (gradients averaged)
         nets = {"G": self.G, "D": self.D, "G_train": wrap(self.G, self.shard, self.device),
