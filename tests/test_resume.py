@@ -540,3 +540,28 @@ def test_a_full_disk_is_one_line_and_keeps_the_last_checkpoint(small_disk, room_
     assert result.stderr.startswith("wgan-cli: error: no space left on device writing " + str(run)), result.stderr
     assert (run / "checkpoints" / "last.pt").read_bytes() == before
     assert not [p for p in run.rglob("*") if p.name.endswith(".tmp")]
+
+
+@pytest.mark.slow
+def test_a_run_whose_final_evaluation_is_not_finite_is_marked_diverged(tmp_path):
+    """theta = 1e39 overflows float32: every update is skipped (train.on_nan=skip), the run reaches its
+    last step, and its generator is infinitely far from the data."""
+    result = run_cli("train", "model=shift", "data=disjoint_lines", "model.theta=1e39", "train.on_nan=skip", "steps=3",
+                     "eval.every=0", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert "the run diverged: the final evaluation is not finite: " in result.stderr and "w1/exact=inf" in result.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "diverged" and "w1/exact=inf" in summary["reason"]
+    assert (tmp_path / "checkpoints" / "last.pt").is_file()
+
+
+def test_a_dataset_of_a_few_images_is_accepted_with_a_warning(tmp_path, caplog):
+    from PIL import Image
+
+    from wgan_cli.data import DATASETS
+
+    Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(tmp_path / "only.png")
+    caplog.set_level(logging.WARNING)
+    cfg = compose_config("data=image_folder", f"data.path={tmp_path}", "data.size=8").data
+    source = DATASETS.build(cfg, torch.device("cpu"))
+    assert len(source.images) == 1 and "only 1 image(s)" in caplog.text and "memorization" in caplog.text

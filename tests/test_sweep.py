@@ -4,6 +4,7 @@ through a real TensorBoard server, and ``wgan-cli report``."""
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -78,9 +79,10 @@ def test_report_groups_by_the_varied_override_and_matches_the_events(sweep, tmp_
     assert rows[1e-4]["w1/exact std"] == pytest.approx(np.std(finals, ddof=1), rel=1e-6)
     assert (tmp_path / "r.png").stat().st_size > 5000
     markdown = run_cli("report", str(root), "--out", str(tmp_path / "m.png")).stdout.splitlines()
-    assert markdown[0].startswith("| optim.lr_d | runs | failed | w1/exact mean | w1/exact std |")
+    assert markdown[0].startswith("| optim.lr_d | runs | failed | killed | w1/exact mean | w1/exact std |")
     csv_lines = run_cli("report", str(root), "--format", "csv", "--out", str(tmp_path / "c.png")).stdout.splitlines()
-    assert csv_lines[0] == "optim.lr_d,runs,failed,w1/exact mean,w1/exact std" and len(csv_lines) == 3
+    assert csv_lines[0] == "optim.lr_d,runs,failed,killed,w1/exact mean,w1/exact std" and len(csv_lines) == 3
+    assert out["jobs"] == out["expected_jobs"] == 4 and out["warnings"] == []
 
 
 @pytest.mark.parametrize("make, message", [
@@ -178,3 +180,36 @@ def test_report_names_the_keys_a_critic_sweep_also_changes(tmp_path):
     assert same.returncode == 0, same.stderr
     report = run_cli("report", str(tmp_path / "c"), "--format", "json", "--out", str(tmp_path / "c.png"))
     assert json.loads(report.stdout)["also_differ"] == {}
+
+
+@pytest.mark.slow
+def test_report_trusts_summaries_and_names_killed_missing_and_truncated_jobs(tmp_path):
+    root = tmp_path / "sweep"
+    result = run_cli("train", "-m", "steps=4", "eval.every=2", "eval.n=64", "model.width=16",
+                     "fid.cache_dir='/tmp/データ','/tmp/b'", "seed=0,1,2", f"hydra.sweep.dir={root}")
+    assert result.returncode == 0, result.stderr
+    truth = {job: json.loads((root / job / "summary.json").read_text())["final"]["w1/exact"] for job in "0123"}
+    (root / "1" / "summary.json").unlink()  # killed before it could write one
+    events = next((root / "2" / "tb").glob("events.out.tfevents.*"))
+    last_eval = scalars(root / "2")["w1/exact"][-1]
+    data = events.read_bytes()
+    for cut in range(200, len(data), 200):  # the tail, down to the final evaluation, is lost
+        events.write_bytes(data[: len(data) - cut])
+        if scalars(root / "2")["w1/exact"][-1] != last_eval:
+            break
+    assert scalars(root / "2")["w1/exact"][-1][0] == 2
+    shutil.rmtree(root / "5")  # never started
+    report = run_cli("report", str(root), "--format", "json", "--out", str(tmp_path / "r.png"))
+    assert report.returncode == 0, report.stderr
+    out = json.loads(report.stdout)
+    assert out["jobs"] == 5 and out["expected_jobs"] == 6
+    warnings = "\n".join(out["warnings"])
+    assert "job 2: its events end at step 2" in warnings and "the table uses summary.json" in warnings
+    assert "1 job(s) without a final result (killed, interrupted or running): 1" in warnings
+    assert "1 of 6 jobs never started" in warnings
+    rows = {r["fid.cache_dir"].strip("'"): r for r in out["rows"]}
+    first = rows["/tmp/データ"]  # jobs 0, 1, 2 (seeds pooled): 1 killed, 2 from its summary
+    assert first["runs"] == 3 and first["killed"] == 1
+    assert first["w1/exact mean"] == pytest.approx(np.mean([truth["0"], truth["2"]]), rel=1e-6)
+    assert rows["/tmp/b"]["runs"] == 2 and rows["/tmp/b"]["killed"] == 0  # jobs 3 and 4; 5 never started
+    assert "Glyph" not in report.stderr and report.stderr.count("warning: ") == 3, report.stderr

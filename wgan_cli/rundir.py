@@ -70,6 +70,21 @@ class RunDirLock:
         self.fd = fd
 
     @staticmethod
+    def held(run_dir: Path) -> bool:
+        """Whether a live process holds the run dir's lock now (a run training there)."""
+        path = RunDir(run_dir).lock
+        if not path.is_file():
+            return False
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return False
+        except OSError:
+            return True
+        finally:
+            os.close(fd)  # releases the probe's own lock
+
+    @staticmethod
     def holder(fd: int) -> dict:
         try:
             return json.loads(os.pread(fd, 1 << 20, 0) or b"{}")

@@ -88,7 +88,7 @@ class SweepStatus(Callback):
         global failed_jobs
         sweep = Path(config.hydra.sweep.dir)
         runs = [(p.parent, read_summary(p.parent)) for p in sorted(sweep.glob(f"*/{SUMMARY}"))]
-        failed = [(d, s) for d, s in runs if s and s.get("status") == "failed"]
+        failed = [(d, s) for d, s in runs if s and s.get("status") in ("failed", "diverged")]
         failed_jobs = len(failed)
         for run_dir, summary in failed:
             log.error("job %s failed: %s", run_dir.name, summary.get("reason", "?"))

@@ -109,9 +109,18 @@ def run(cfg: DictConfig) -> float:
             lock.release()
     if not main_rank:
         return float("nan")
-    write_summary(run_dir, **record, status="completed", reason="", steps=trainer.step,
+    import math
+
+    bad = [f"{k}={v}" for k, v in metrics.items() if k.startswith(("w1/", "fid/")) and not math.isfinite(v)]
+    reason = f"the final evaluation is not finite: {', '.join(bad)}; last.pt holds the run" if bad else ""
+    write_summary(run_dir, **record, status="diverged" if bad else "completed", reason=reason, steps=trainer.step,
                   wall_seconds=time.time() - start, final=metrics, best=trainer.best,
                   changed_on_resume=trainer.changed_on_resume)
+    if bad:
+        if in_sweep:
+            log.error("job %s diverged, the sweep goes on: %s", hydra_cfg.job.num, reason)
+            return float("nan")
+        report(UserError(f"the run diverged: {reason}"))
     return metrics["w1/exact"]
 
 

@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -72,17 +73,45 @@ def curve(job: Path, tag: str) -> list[tuple[int, float, float]]:
     return [(e.step, e.wall_time, e.value) for e in acc.Scalars(tag)]
 
 
+FAILED = ("failed", "diverged")
+STOPPED = ("killed", "interrupted", "running")  # no final value: killed before summary.json, or still training
+
+
+def job_status(job: Path, summary: dict | None) -> str:
+    """summary.json's status; without one, ``running`` while a process holds the run dir's lock,
+    else ``killed`` (the job died before it could write one)."""
+    from wgan_cli.rundir import RunDirLock
+
+    if summary is not None:
+        return summary.get("status", "killed")
+    return "running" if RunDirLock.held(job) else "killed"
+
+
 def collect(sweep: Path, metric: str) -> dict[str, Any]:
+    """Every job's status and final ``metric`` (summary.json's, which the events must agree with),
+    grouped by the overrides that vary; ``warnings`` for what a reader of the table must know."""
     from wgan_cli.sweep import read_summary
 
-    jobs = []
+    jobs, warnings = [], []
     for job in job_dirs(sweep):
-        summary = read_summary(job) or {}
-        status = summary.get("status", "unfinished")
+        summary = read_summary(job)
+        status = job_status(job, summary)
         points = curve(job, metric) if status == "completed" else []
+        final = ((summary or {}).get("final") or {}).get(metric)
+        if final is not None and points and not np.isclose(points[-1][2], final, rtol=1e-5, atol=1e-9):
+            warnings.append(f"job {job.name}: its events end at step {points[-1][0]} with {metric} {points[-1][2]:.6g}, "
+                            f"summary.json says {final:.6g} (a truncated events file?); the table uses summary.json")
+        if final is None and points:
+            final = points[-1][2]
         jobs.append({"dir": job, "overrides": overrides_of(job), "status": status,
-                     "reason": summary.get("reason", ""), "curve": points,
-                     "final": points[-1][2] if points else None})
+                     "reason": (summary or {}).get("reason", ""), "curve": points, "final": final})
+    stopped = [j["dir"].name for j in jobs if j["status"] in STOPPED]
+    if stopped:
+        warnings.append(f"{len(stopped)} job(s) without a final result (killed, interrupted or running): {', '.join(stopped)}")
+    expected = expected_jobs(sweep)
+    if expected is not None and expected > len(jobs):
+        warnings.append(f"{expected - len(jobs)} of {expected} jobs never started (multirun.yaml asks for {expected}, "
+                        f"{len(jobs)} job folders exist)")
     if not any(j["status"] == "completed" for j in jobs):
         raise UserError(f"{sweep}: no finished runs yet ({len(jobs)} job folders, none with status completed)")
     keys = sorted({k for j in jobs for k in j["overrides"]})
@@ -96,12 +125,37 @@ def collect(sweep: Path, metric: str) -> dict[str, Any]:
         rows.append({
             **dict(zip(varied, combo)),
             "runs": len(members),
-            "failed": sum(j["status"] == "failed" for j in members),
+            "failed": sum(j["status"] in FAILED for j in members),
+            "killed": sum(j["status"] in STOPPED for j in members),
             f"{metric} mean": float(np.mean(finals)) if finals else None,
             f"{metric} std": float(np.std(finals, ddof=1)) if len(finals) > 1 else None,
             "_members": members,
         })
-    return {"metric": metric, "varied": varied, "rows": rows, "also_differ": also_differ(groups, varied)}
+    return {"metric": metric, "varied": varied, "rows": rows, "also_differ": also_differ(groups, varied),
+            "jobs": len(jobs), "expected_jobs": expected, "warnings": warnings}
+
+
+def expected_jobs(sweep: Path) -> int | None:
+    """How many jobs the sweep asked for, from its ``multirun.yaml``: the product of the choices of
+    each swept override (basic sweeper), or optuna's ``n_trials``; None when it cannot be told."""
+    from omegaconf import OmegaConf
+
+    path = sweep / "multirun.yaml"
+    if not path.is_file():
+        return None
+    try:
+        hydra = OmegaConf.load(path).hydra
+        if "n_trials" in (hydra.get("sweeper") or {}):
+            return int(hydra.sweeper.n_trials)
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        count = 1
+        for override in OverridesParser.create().parse_overrides(list(hydra.overrides.task)):
+            if override.is_sweep_override():
+                count *= len(list(override.sweep_string_iterator()))
+        return count
+    except Exception:  # noqa: BLE001 - a glob or interval sweep, or an unreadable file: not countable
+        return None
 
 
 def flat_config(job: Path) -> dict[str, str]:
@@ -140,7 +194,8 @@ def table(result: dict[str, Any], fmt: str) -> str:
     rows = [{k: v for k, v in r.items() if not k.startswith("_")} for r in result["rows"]]
     if fmt == "json":
         return json.dumps({"metric": result["metric"], "varied": result["varied"], "rows": rows,
-                           "also_differ": result["also_differ"]}, indent=2)
+                           "also_differ": result["also_differ"], "jobs": result["jobs"],
+                           "expected_jobs": result["expected_jobs"], "warnings": result["warnings"]}, indent=2)
     columns = list(rows[0])
     if fmt == "csv":
         buffer = io.StringIO()
@@ -160,6 +215,12 @@ def plot(result: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    with warnings.catch_warnings():  # override values in scripts the font lacks: boxes, not 60 warnings
+        warnings.filterwarnings("ignore", message=r"Glyph .* missing from")
+        _plot(plt, result, path)
+
+
+def _plot(plt, result: dict[str, Any], path: Path) -> None:  # noqa: ANN001 - matplotlib.pyplot
     fig, (by_step, by_time) = plt.subplots(1, 2, figsize=(11, 4))
     for row in result["rows"]:
         curves = [j["curve"] for j in row["_members"] if j["curve"]]
@@ -196,6 +257,8 @@ def show(args: argparse.Namespace) -> None:
     if all(r[f"{args.metric} mean"] is None for r in result["rows"]):
         raise UserError(f"{sweep}: no finished run logged {args.metric}")
     print(table(result, args.format))
+    for warning in result["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
     if result["also_differ"] and args.format != "json":
         print("the compared groups also differ in: " + "; ".join(
             f"{k} ({' | '.join(v)})" for k, v in result["also_differ"].items()), file=sys.stderr)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import logging
 import os
 import weakref
 from pathlib import Path
@@ -33,6 +34,10 @@ from wgan_cli.schema.data import DigitsConfig, FolderConfig, ImageConfig, Torchv
 
 if TYPE_CHECKING:
     from wgan_cli.distributed import Shard
+
+
+FEW_IMAGES = 10  # fewer real images than this: a warning
+log = logging.getLogger("wgan_cli")
 
 
 def default_root() -> str:
@@ -63,6 +68,9 @@ class ImageSource(DataSource):
         images = resize_uint8(self.load(), cfg.size)
         if len(images) == 0:
             raise DataError(f"data={cfg.name}: no images found")
+        if len(images) < FEW_IMAGES:
+            log.warning("data=%s: only %d image(s); the generator can at best reproduce them, and W1 and FID "
+                        "against so few real images measure memorization", cfg.name, len(images))
         self.images = images.to(device)
         self.shape = tuple(self.images.shape[1:])
 

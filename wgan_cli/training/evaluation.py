@@ -47,11 +47,12 @@ def evaluate(t: Trainer, tracker: Tracker | None = None) -> dict[str, float]:
                 w1_critic = (D(real).mean() - D(fake).mean()).item()
             else:
                 w1_critic = t.strategy.generator_loss(real, fake).item()
+        finite = bool(torch.isfinite(fake).all())  # a generator gone to inf is infinitely far from the data
         metrics = {
             "w1/critic": w1_critic,
-            "w1/exact": exact_w1(real, fake),
+            "w1/exact": exact_w1(real, fake) if finite else float("inf"),
             "w1/noise_floor": exact_w1(real, real2),
-            "w1/sliced": sliced_w1(real, fake, t.cfg.eval.projections, seed=t.step),
+            "w1/sliced": sliced_w1(real, fake, t.cfg.eval.projections, seed=t.step) if finite else float("inf"),
         }
         if t.strategy.has_network:
             metrics.update(lipschitz(D, real, fake, interpolate(real, fake, g)))

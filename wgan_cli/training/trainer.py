@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,8 @@ from wgan_cli.training.components import Diverged, check_shardable, make_optimiz
 from wgan_cli.training.step import Step
 
 FIXED_SAMPLES = 64  # the fixed noise batch behind ``samples/fixed``
+# the schedule counts generator steps, taken or skipped (train.on_nan=skip may skip the first update)
+warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before `optimizer.step\(\)`")
 
 
 def check_memory(cfg: DictConfig, generator: nn.Module, critic: nn.Module, shape: tuple[int, ...],
