@@ -42,7 +42,9 @@ def test_unknown_subcommand_is_one_line(cli):
 @pytest.mark.slow
 def test_a_run_writes_config_log_events_and_checkpoint(gp_run):
     assert (gp_run / ".hydra" / "config.yaml").exists()
-    assert (gp_run / "train.log").read_text().count("done: 6 steps") == 1
+    log = (gp_run / "train.log").read_text()
+    assert log.count("done: 6 steps") == 1
+    assert f"dashboard: tensorboard --logdir {gp_run}, then open http://localhost:6006/#custom_scalars&_smoothingWeight=0" in log
     assert (gp_run / "checkpoints" / "last.pt").exists()
     tags = scalars(gp_run)
     for tag in EVAL_TAGS:
@@ -70,7 +72,7 @@ def test_the_logged_metrics_are_reproduced_from_the_checkpoint(gp_run):
 
 def test_the_critic_figure_and_the_custom_scalars_layout_are_written(gp_run):
     acc = event_accumulator(gp_run)
-    images = acc.Images("critic/field")
+    images = acc.Images("w1/critic_field")  # in the W1 group of the dashboard
     assert [im.step for im in images] == [3, 6]
     assert images[0].width > 100 and images[0].height > 100
     from tensorboard.plugins.custom_scalar import layout_pb2

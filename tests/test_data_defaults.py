@@ -94,7 +94,7 @@ def test_the_cards_command_logs_w1_and_fid_on_cifar10_files(tmp_path):
 
     grid = acc.Images("samples/fixed")[-1]
     side = 8 * (32 + 2) + 2  # 8 x 8 images of 32 x 32 with make_grid's 2-pixel padding
-    assert (grid.width, grid.height) == (side, side)
+    assert (grid.width, grid.height) == (2 * side, 2 * side)  # 274 px, upscaled 2x to at least 512
     pixels = np.asarray(Image.open(io.BytesIO(grid.encoded_image_string)).convert("RGB")).astype(int)
     assert np.abs(pixels[..., 0] - pixels[..., 1]).max() > 0  # colour images, not a grey plane repeated
     config = OmegaConf.load(run_dir / ".hydra" / "config.yaml")

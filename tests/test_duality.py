@@ -164,7 +164,7 @@ def test_training_logs_the_diagnostics(tmp_path):
         assert gap == pytest.approx(exact - critic, abs=1e-5)
         assert scaled <= exact + 1e-5  # a lower bound on W1 for any critic
         assert bound >= emp
-    assert "critic_weights/net.0.weight" in event_accumulator(tmp_path).Tags()["histograms"]
+    assert "weights/critic/net.0.weight" in event_accumulator(tmp_path).Tags()["histograms"]
 
 
 def load_script():  # noqa: ANN201

@@ -100,3 +100,67 @@ def test_an_output_in_a_missing_folder_or_onto_a_folder_is_refused(tmp_path):
     assert missing.returncode == 1 and "does not exist" in missing.stderr
     onto = without_torch("fid", "digits", "--save-stats", str(tmp_path))
     assert onto.returncode == 1 and "is a folder; give a file name" in onto.stderr, onto.stderr
+
+
+def test_the_dashboard_pictures_are_readable_on_a_card():
+    import torch
+
+    from wgan_cli.plots import critic_field, sample_grid
+
+    digits = torch.rand(64, 1, 16, 16) * 2 - 1
+    grid = sample_grid(digits)
+    assert grid.shape[-1] == 4 * 146 and grid.shape[-1] >= 512  # 146 px upscaled 4x, pixels kept square
+    small = grid[:, ::4, ::4]
+    assert torch.equal(grid[:, 1::4, 2::4], small)  # nearest neighbour: each pixel a 4 x 4 square
+    big = sample_grid(torch.zeros(64, 3, 64, 64))
+    assert big.shape[-1] == 8 * 66 + 2  # already large: unchanged
+    critic = torch.nn.Linear(2, 1)
+    fig = critic_field(lambda x: critic(x).squeeze(1), torch.randn(50, 2), torch.randn(50, 2), "step 5")
+    ax = fig.axes[0]
+    fake, real = ax.collections[-2], ax.collections[-1]
+    assert real.get_zorder() > fake.get_zorder()  # real points drawn on top of the generated ones
+    assert tuple(real.get_facecolor()[0][:3]) != tuple(fake.get_facecolor()[0][:3])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["generated", "real"]
+    assert ax.title.get_fontsize() >= 12
+
+
+def test_histograms_show_the_weights_the_critic_uses(tmp_path):
+    import torch
+
+    from conftest import compose_config
+    from wgan_cli.training import Trainer
+    from wgan_cli.training.evaluation import effective_weights
+
+    trainer = Trainer(compose_config("critic=sn", "steps=1", "eval.every=0"), tmp_path)
+    trainer.D.eval()
+    found = dict(effective_weights(trainer.D))
+    assert "net.0.weight" in found and not any("parametrizations" in name for name in found)
+    sigma = torch.linalg.matrix_norm(found["net.0.weight"], ord=2)
+    assert sigma == pytest.approx(1.0, abs=0.15)  # W / sigma(W), one power iteration's estimate
+    raw = trainer.D.net[0].parametrizations.weight.original
+    assert torch.linalg.matrix_norm(raw, ord=2) > 1.5 * sigma
+
+
+def test_the_progress_bar_moves_every_step_and_says_what_runs(monkeypatch):
+    import io
+
+    from wgan_cli.tracking import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stderr", screen)
+    progress = Progress(total=300)
+    for step in range(1, 8):
+        progress.tick(step)
+        assert progress.bar.n == step
+    progress.update(50, {"W1~": 0.0123})
+    with progress.doing("evaluating"):
+        assert progress.bar.desc == "evaluating"
+    assert progress.bar.desc == ""
+    progress.tick(51)
+    progress.bar.refresh()
+    progress.close()
+    assert "W1~=0.0123 (step 50)" in screen.getvalue() and "evaluating" in screen.getvalue()

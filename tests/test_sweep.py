@@ -158,7 +158,11 @@ def test_a_real_tensorboard_serves_the_scalars_and_the_hparams_sessions(sweep):
         jobs = [OmegaConf.load(p) for p in root.glob("*/.hydra/overrides.yaml")]
         assert sorted(g["name"] for g in groups["sessionGroups"]) == sorted(" ".join(job) for job in jobs)
         assert all("optim.lr_d=" in g["name"] and "seed=" in g["name"] for g in groups["sessionGroups"])
-        assert sorted((s["optim.lr_d"], s["seed"]) for s in sessions) == [(1e-4, 0), (1e-4, 1), (1e9, 0), (1e9, 1)]
+        # integers as their digits (HParams has no integer type), reals as numbers
+        assert sorted((s["optim.lr_d"], s["seed"]) for s in sessions) == [(1e-4, "0"), (1e-4, "1"), (1e9, "0"), (1e9, "1")]
+        infos = {h["name"]: h for h in experiment["hparamInfos"]}
+        assert {"clip", "gp", "sn", "orthonormal"} <= set(infos["critic.name"]["domainDiscrete"])
+        assert infos["batch_size"].get("type") != "DATA_TYPE_FLOAT64" and all(s["batch_size"] == "32" for s in sessions)
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -21,7 +21,7 @@ from wgan_cli.rundir import SUMMARY, RunDir
 log = logging.getLogger("wgan_cli")
 HPARAM_KEYS = ("data.name", "model.name", "critic.name", "loss.name", "n_critic", "batch_size", "steps",
                "seed", "optim.name", "optim.lr_g", "optim.lr_d", "ema.decay")
-METRICS = ("w1/exact", "w1/critic", "w1/noise_floor", "w1/sliced", "lipschitz/empirical")
+METRICS = ("w1/exact", "w1/critic", "gap/critic", "w1/noise_floor", "w1/sliced", "lipschitz/empirical")
 failed_jobs = 0  # set by SweepStatus.on_multirun_end, read by wgan_cli.train.main
 
 
@@ -59,13 +59,41 @@ def hparams(cfg: DictConfig) -> dict[str, Any]:
     return flat
 
 
+def domain(key: str, value: Any):  # noqa: ANN201 - an hparams Domain, or None
+    """The HParams column's type: the options of a group (discrete), booleans; real numbers
+    (learning rates, decays) are left undeclared (float). Integers (sizes, counts, seeds) are
+    written as text (``shown``): TensorBoard's HParams has no integer type and draws every number
+    with decimals (``128.00``); as text, each sweep value is one discrete choice."""
+    from tensorboard.plugins.hparams import summary_v2 as hp
+
+    group, _, leaf = key.partition(".")
+    if leaf == "name" and group in ("data", "model", "critic", "loss"):
+        import wgan_cli.schema as schema
+
+        registry = {"data": schema.data.DATASETS, "model": schema.model.MODELS, "critic": schema.critic.STRATEGIES,
+                    "loss": schema.loss.LOSSES}[group]
+        return hp.Discrete(sorted(set(registry.names()) | {value}))
+    if isinstance(value, bool):
+        return hp.Discrete([False, True])
+    if key == "optim.name":
+        from wgan_cli.config import OptimizerName
+
+        return hp.Discrete([o.value for o in OptimizerName])
+    return None
+
+
+def shown(value: Any) -> Any:
+    """An integer as its digits (see ``domain``); anything else as it is."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 def write_hparams(writer, cfg: DictConfig, metric_tags: list[str]) -> None:  # noqa: ANN001 - SummaryWriter
     """The HParams experiment and this run's session, in the run's own event file (not
     ``add_hparams``, which writes a separate timestamped run)."""
     from tensorboard.plugins.hparams import summary_v2 as hp
 
-    values = hparams(cfg)
-    params = [hp.HParam(k) for k in values]
+    values = {k: shown(v) for k, v in hparams(cfg).items()}
+    params = [hp.HParam(k, domain(k, v)) for k, v in values.items()]
     writer.file_writer.add_summary(hp.hparams_config_pb(params, [hp.Metric(t) for t in metric_tags]))
     writer.file_writer.add_summary(hp.hparams_pb({p: values[p.name] for p in params}, trial_id=trial_id()))
 

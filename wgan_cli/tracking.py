@@ -2,7 +2,8 @@
 display (a tqdm bar on a terminal, periodic log lines otherwise).
 
 Tags shared with dashboards and later tools:
-``w1/critic`` (KR estimate on held-out data, no penalty), ``w1/exact`` (POT network simplex),
+``w1/critic`` (KR estimate on held-out data, no penalty; ``gap/critic`` where the critic's gap is
+no W1 estimate: hinge or non-saturating loss, a divergence penalty), ``w1/exact`` (POT network simplex),
 ``w1/critic_ratio`` (critic / exact, while exact >= 3x the floor),
 ``w1/noise_floor`` (exact W1 between two real draws), ``loss/*``, ``lipschitz/*``, ``samples/*``.
 """
@@ -35,7 +36,8 @@ def w1_layout(critic_is_w1: bool, critic_free: bool = False) -> dict:
         title = "critic mean gap (not a W1 estimate under this loss) vs exact W1 vs noise floor"
     # tags are regular expressions to TensorBoard (searched, not matched): anchored, so that
     # w1/critic does not also draw w1/critic_scaled
-    charts = {title: ["Multiline", ["^w1/critic$", "^w1/exact$", "^w1/noise_floor$"]]}
+    critic_tag = "^w1/critic$" if critic_is_w1 else "^gap/critic$"
+    charts = {title: ["Multiline", [critic_tag, "^w1/exact$", "^w1/noise_floor$"]]}
     if critic_is_w1:
         charts["critic estimate / exact W1 (while exact >= 3x noise floor; 1 = the critic finds W1)"] = [
             "Multiline", ["^w1/critic_ratio$"]]
@@ -55,7 +57,7 @@ class Tracker:
             self.writer.add_custom_scalars(w1_layout(critic_is_w1, critic_free))
             if not critic_is_w1:
                 self.writer.add_text(
-                    "w1/critic", "w1/critic is the critic's mean gap E f(real) - E f(fake) under a "
+                    "gap/critic", "gap/critic is the critic's mean gap E f(real) - E f(fake) under a "
                     "non-Wasserstein loss: comparable across runs, but not a W1 estimate.", start_step,
                 )
         self.progress = Progress(total_steps, start_step)
@@ -136,12 +138,30 @@ class Progress:
 
             self.bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True, file=sys.stderr)
 
+    def tick(self, step: int) -> None:
+        """Generator step ``step`` finished: the bar moves (tqdm redraws at most every 0.1 s)."""
+        if self.bar is not None:
+            self.bar.update(step - self.bar.n)
+
+    @contextmanager
+    def doing(self, what: str) -> Iterator[None]:
+        """The bar says ``what`` (``evaluating``, ``FID``) while a long task runs."""
+        if self.bar is None or not what:
+            yield
+            return
+        self.bar.set_description_str(what, refresh=True)
+        try:
+            yield
+        finally:
+            self.bar.set_description_str("", refresh=True)
+
     def update(self, step: int, postfix: Mapping[str, float]) -> None:
-        """Report that generator step ``step`` (1-based count of steps done) finished."""
+        """The values logged at generator step ``step``, shown with the step they belong to."""
         if self.bar is not None:
             self.bar.update(step - self.bar.n)
             if postfix:
-                self.bar.set_postfix({k: f"{v:.4g}" for k, v in postfix.items()}, refresh=False)
+                shown = " ".join(f"{k}={v:.4g}" for k, v in postfix.items())
+                self.bar.set_postfix_str(f"{shown} (step {step})", refresh=False)
         elif step >= self.next_line or step == self.total:
             elapsed = time.perf_counter() - self.start_time
             rate = (step - self.start_step) / elapsed if elapsed > 0 else float("nan")

@@ -31,6 +31,11 @@ if TYPE_CHECKING:
     from wgan_cli.training.trainer import Trainer
 
 
+# the critic's held-out gap: a W1 estimate (w1/critic) or, under a loss or strategy that makes it
+# none, the critic's mean gap (gap/critic), kept apart so that each dashboard chart holds what it says
+CRITIC_TAG = {True: "w1/critic", False: "gap/critic"}
+
+
 def evaluate(t: Trainer, tracker: Tracker | None = None) -> dict[str, float]:
     """The metrics above at the trainer's current step, logged to ``tracker`` when given."""
     n = t.cfg.eval.n
@@ -49,7 +54,7 @@ def evaluate(t: Trainer, tracker: Tracker | None = None) -> dict[str, float]:
                 w1_critic = t.strategy.generator_loss(real, fake).item()
         finite = bool(torch.isfinite(fake).all())  # a generator gone to inf is infinitely far from the data
         metrics = {
-            "w1/critic": w1_critic,
+            CRITIC_TAG[t.critic_is_w1]: w1_critic,
             "w1/exact": exact_w1(real, fake) if finite else float("inf"),
             "w1/noise_floor": exact_w1(real, real2),
             "w1/sliced": sliced_w1(real, fake, t.cfg.eval.projections, seed=t.step) if finite else float("inf"),
@@ -75,15 +80,31 @@ def log_pictures(t: Trainer, tracker: Tracker, metrics: dict[str, float], real: 
     tracker.scalars(metrics, t.step)
     if not t.strategy.has_network:
         return
-    for name, param in t.D.named_parameters():
-        tracker.histogram(f"critic_weights/{name}", param, t.step)
+    for name, weights in effective_weights(t.D):
+        tracker.histogram(f"weights/critic/{name}", weights, t.step)
     if t.data.shape == (2,):
-        title = f"step {t.step}: W1 exact {metrics['w1/exact']:.3f}, critic {metrics['w1/critic']:.3f}"
-        tracker.figure("critic/field", critic_field(t.D, real, fake, title), t.step)
+        critic_value = metrics[CRITIC_TAG[t.critic_is_w1]]
+        title = f"step {t.step}: W1 exact {metrics['w1/exact']:.3f}, critic {critic_value:.3f}"
+        tracker.figure("w1/critic_field", critic_field(t.D, real, fake, title), t.step)
     elif len(t.data.shape) == 3:
         with torch.no_grad():
             grid = sample_grid(t.sampler(t.fixed_noise))
         tracker.image("samples/fixed", grid, t.step)
+
+
+def effective_weights(D: nn.Module) -> list[tuple[str, Tensor]]:
+    """(layer.weight, tensor) for every layer's weights as the critic uses them: under spectral
+    normalization or Björck orthonormalization W / sigma(W) (the parametrized ``weight``), not the
+    raw parameter the optimizer updates; biases as they are."""
+    found = []
+    for name, module in D.named_modules():
+        if list(module.children()) and not hasattr(module, "parametrizations"):
+            continue
+        for kind in ("weight", "bias"):
+            value = getattr(module, kind, None)
+            if isinstance(value, Tensor):
+                found.append((f"{name}.{kind}" if name else kind, value.detach()))
+    return found
 
 
 def lipschitz(D: nn.Module, real: Tensor, fake: Tensor, interp: Tensor) -> dict[str, float]:

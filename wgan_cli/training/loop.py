@@ -17,7 +17,11 @@ from wgan_cli.interrupts import Interrupted, StopRequests
 from wgan_cli.rundir import RunDir
 from wgan_cli.sweep import METRICS
 from wgan_cli.tracking import Tracker
+from wgan_cli.training.evaluation import CRITIC_TAG
 from wgan_cli.training.tasks import LogLosses, periodic_tasks
+
+# TensorBoard's W1 page: the custom-scalars charts, with smoothing off (true values at each evaluation)
+W1_VIEW = "http://localhost:6006/#custom_scalars&_smoothingWeight=0"
 
 if TYPE_CHECKING:
     from wgan_cli.training.trainer import Trainer
@@ -58,8 +62,11 @@ def fit(t: Trainer) -> dict[str, float]:
     if not t.shard.is_main:
         return {"time/seconds": elapsed}
     ratio = f" ({metrics['w1/critic_ratio']:.2f} of exact)" if "w1/critic_ratio" in metrics else ""
-    log.info("done: %d steps in %.1f s; w1/exact %.4f (noise floor %.4f), w1/critic %.4f%s",
-             t.step, elapsed, metrics["w1/exact"], metrics["w1/noise_floor"], metrics["w1/critic"], ratio)
+    critic_tag = CRITIC_TAG[t.critic_is_w1]
+    log.info("done: %d steps in %.1f s; w1/exact %.4f (noise floor %.4f), %s %.4f%s",
+             t.step, elapsed, metrics["w1/exact"], metrics["w1/noise_floor"], critic_tag, metrics[critic_tag], ratio)
+    log.info("dashboard: tensorboard --logdir %s, then open %s (the W1 charts, unsmoothed)",
+             t.run_dir, W1_VIEW)
     return {**metrics, "time/seconds": elapsed}
 
 
@@ -75,13 +82,16 @@ def loop(t: Trainer, tracker: Tracker | None, stop: StopRequests) -> dict[str, f
             t.check_finite()
         if any(isinstance(task, LogLosses) for task in due):
             stats = mean_over_ranks(stats, t.shard)  # the global batch's losses (every rank takes part)
+        if tracker is not None:
+            tracker.progress.tick(t.step)  # the bar moves every step (no device sync: the step count is the host's)
         if not t.shard.is_main:
             if stopping and not last:
                 barrier(t.shard)  # rank 0 saves last.pt first
                 raise Interrupted(f"stopped at step {t.step} with rank 0", stop.signum or signal.SIGTERM)
             continue
         for task in due:
-            task.run(t, tracker, stats, results)
+            with tracker.progress.doing(task.busy):
+                task.run(t, tracker, stats, results)
         if stopping and not last:
             barrier(t.shard)
             stop.hand_over_to_requeue()  # under submitit: requeue and exit; resumes from last.pt

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 class Periodic:
     key = ""  # the config key of the cadence, for messages
+    busy = ""  # what the progress bar says while the task runs ("" = nothing: it is quick)
 
     def __init__(self, every: int) -> None:
         self.every = every
@@ -50,18 +51,22 @@ class LogLosses(Periodic):
 
 
 class Evaluate(Periodic):
+    busy = "evaluating"
+
     """W1 against ground truth (``training/evaluation.py``); keeps the lowest ``w1/exact``."""
 
     key = "eval.every"
 
     def run(self, t, tracker, stats, results) -> None:  # noqa: ANN001 - as Periodic.run
-        for key in [k for k in results if k.startswith(("w1/", "lipschitz/"))]:
+        for key in [k for k in results if k.startswith(("w1/", "gap/", "lipschitz/"))]:
             del results[key]  # a ratio logged only at some evaluations must not outlive them
         results.update(t.evaluate(tracker))
         t.best["w1/exact"] = min(results["w1/exact"], t.best.get("w1/exact", float("inf")))
 
 
 class Fid(Periodic):
+    busy = "FID"
+
     """FID of the sampling generator, on its own random stream; the best step is ``best.pt``."""
 
     key = "fid.every"
