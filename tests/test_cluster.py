@@ -32,7 +32,7 @@ def test_the_slurm_config_composes_with_requeue_settings(tmp_path):
     assert OmegaConf.to_container(launcher)["submitit_folder"].startswith("${hydra.sweep.dir}")  # logs beside the runs
 
 
-def _submitit_task_pids(folder: Path, count: int = 1, timeout: float = 60) -> list[int]:
+def _submitit_task_pids(folder: Path, count: int = 1, timeout: float = 240) -> list[int]:
     """The pids of the ``count`` processes submitit's local executor started for the job (its tasks:
     each runs the trainer)."""
     deadline = time.time() + timeout

@@ -565,3 +565,34 @@ def test_a_dataset_of_a_few_images_is_accepted_with_a_warning(tmp_path, caplog):
     cfg = compose_config("data=image_folder", f"data.path={tmp_path}", "data.size=8").data
     source = DATASETS.build(cfg, torch.device("cpu"))
     assert len(source.images) == 1 and "only 1 image(s)" in caplog.text and "memorization" in caplog.text
+
+
+@pytest.mark.slow
+def test_a_group_sigterm_under_a_sweep_saves_the_running_job_and_a_rerun_resumes_it(tmp_path):
+    """scancel of a sweep run on one node: every process of the group, the DataLoader workers of
+    the streaming job included, gets SIGTERM. The running job saves last.pt and records itself as
+    interrupted; the same command again resumes it from there."""
+    sweep, images = tmp_path / "sweep", png_folder(tmp_path / "images")
+    overrides = ["data=image_folder", f"data.path={images}", "data.size=8", "data.max_memory_mb=0", "data.workers=2",
+                 "model.channels=4", "batch_size=8", "checkpoint.every=0", "eval.every=0", "fid.every=0", "log_every=1"]
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    process = subprocess.Popen([CLI, "train", "-m", *overrides, "steps=100000", "seed=0,1", f"hydra.sweep.dir={sweep}"],
+                               env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    job = sweep / "0"
+    wait_for(job / "tb", process)
+    deadline = time.monotonic() + 120
+    while not any(s > 3 for s, _ in scalars(job).get("loss/generator", [])):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.5)
+    os.killpg(process.pid, signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert "DataLoader worker" not in stderr and "Traceback" not in stderr, stderr
+    step = torch.load(job / "checkpoints" / "last.pt", weights_only=True)["step"]
+    assert step > 3 and json.loads((job / "summary.json").read_text())["status"] == "interrupted"
+    assert not (sweep / "1").exists()  # the sweep stopped with its running job
+    rerun = run_cli("train", "-m", *overrides, f"steps={step + 2}", "seed=0,1", f"hydra.sweep.dir={sweep}")
+    assert rerun.returncode == 0, rerun.stderr
+    assert torch.load(job / "checkpoints" / "last.pt", weights_only=True)["step"] == step + 2
+    assert f"resumed from {job / 'checkpoints' / 'last.pt'} at step {step}" in (job / "train.log").read_text()
+    assert json.loads((sweep / "1" / "summary.json").read_text())["status"] == "completed"

@@ -70,10 +70,11 @@ def test_report_groups_by_the_varied_override_and_matches_the_events(sweep, tmp_
     assert out["varied"] == ["optim.lr_d"]
     rows = {float(r["optim.lr_d"]): r for r in out["rows"]}
     assert rows[1e9]["failed"] == 2 and rows[1e9]["w1/exact mean"] is None
-    finals = []
+    finals = []  # summary.json's final values (float64), which the events hold as float32
     for job in sorted(root.iterdir()):
         if job.is_dir() and "optim.lr_d=0.0001" in (job / ".hydra" / "overrides.yaml").read_text():
-            finals.append(scalars(job)["w1/exact"][-1][1])
+            finals.append(json.loads((job / "summary.json").read_text())["final"]["w1/exact"])
+            assert scalars(job)["w1/exact"][-1][1] == pytest.approx(finals[-1], rel=1e-6)
     assert rows[1e-4]["runs"] == 2 and rows[1e-4]["failed"] == 0
     assert rows[1e-4]["w1/exact mean"] == pytest.approx(np.mean(finals), rel=1e-6)
     assert rows[1e-4]["w1/exact std"] == pytest.approx(np.std(finals, ddof=1), rel=1e-6)
