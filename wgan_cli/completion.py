@@ -37,8 +37,8 @@ def dataset_specs() -> list[str]:
 
     specs = []
     for name in DATASETS.names():
-        schema = DATASETS._schemas.get(name)
-        if name == "image_folder" or schema is None or not hasattr(schema, "size"):
+        schema = DATASETS.schema(name)
+        if name == "image_folder" or not hasattr(schema, "size"):
             continue
         specs.append(name)
         specs += [f"{name}:{split}" for split in (("train", "test") if issubclass(schema, TorchvisionConfig) else ("train",))]

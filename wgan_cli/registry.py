@@ -71,8 +71,9 @@ class Registry(Generic[T]):
         return sorted(set(self._entries) | set(self._modules))
 
     def schema(self, name: str) -> type:
-        """The config dataclass of option ``name``."""
-        self.get(name)
+        """The config dataclass of option ``name`` (a declared option's without importing its module)."""
+        if name not in self._schemas:
+            self.get(name)
         return self._schemas[name]
 
     def get(self, name: str) -> T:
