@@ -29,6 +29,14 @@ from conftest import compose_config, event_accumulator, run_cli
 CPU = torch.device("cpu")
 
 
+@pytest.fixture(autouse=True)
+def stop_streams():
+    """Shut down the DataLoader workers a test's streamed folders started, at the test's end (left to
+    the garbage collector, their shutdown lands in a later test and costs it up to 20 s)."""
+    yield
+    images_module.close_streams()
+
+
 def build(name: str, **kwargs):
     return DATASETS.build(DATASETS.config(name, **kwargs), CPU)
 
@@ -174,6 +182,19 @@ def test_each_process_decodes_only_its_rows_of_a_streamed_batch(tmp_path, monkey
         for k in range(7):
             assert torch.equal(source.batch_rows(8, g, Shard(rank=rank, world=2)), whole_batches[k][rank * 4:(rank + 1) * 4])
         assert len(read) == 7 * 4
+
+
+def test_dropping_a_streamed_folder_stops_its_workers_at_once(tmp_path):
+    """The stream holds no reference to its folder, so dropping the folder finalizes the stream by
+    reference counting, whose shutdown the workers obey; left to the cycle collector, the workers'
+    queues could be closed first and each worker took 10 s to time out (and lingered)."""
+    import multiprocessing
+
+    source = stream_folder(tmp_path, workers=1)
+    source.batch_rows(8, torch.Generator().manual_seed(0), WHOLE)
+    assert any(child.daemon for child in multiprocessing.active_children())
+    del source  # no gc.collect(): reference counting alone must finish the stream
+    assert not multiprocessing.active_children()
 
 
 def test_evaluation_draws_from_a_streamed_folder_leave_the_training_stream_alone(tmp_path):

@@ -209,7 +209,7 @@ class ImageFolder(ImageSource):
         if not self.streaming:
             return super().batch_rows(n, generator, shard)
         if self._batches is None:
-            self._batches = self._loader(generator, n, shard)
+            self._batches = stream_batches(self.files, self.cfg.size, self.cfg.workers, self.device, generator, n, shard)
             STREAMING.add(self)
         return to_unit_range(next(self._batches).to(self.device, non_blocking=True))
 
@@ -219,26 +219,31 @@ class ImageFolder(ImageSource):
             self._batches.close()
             self._batches = None
 
-    def _loader(self, generator: torch.Generator, n: int, shard: Shard) -> Iterator[Tensor]:
-        """This process's rows of each global batch of ``n``, decoded by DataLoader workers; the
-        shuffle is seeded from the run's generator."""
-        from torch.utils.data import DataLoader
 
-        seed = int(torch.randint(2**62, (1,), device=generator.device, generator=generator))
-        batches = iter(DataLoader(
-            _Files(self.files, self.cfg.size), batch_sampler=_RowsOfBatches(len(self.files), seed, n, shard),
-            num_workers=self.cfg.workers, pin_memory=self.device.type == "cuda", worker_init_fn=leave_signals_to_main,
-        ))
-        if self.cfg.workers and not _exit_handler:  # now that multiprocessing registered its own
-            _exit_handler.append(atexit.register(close_streams))
-        try:
-            yield from batches
-        except DataError as ex:  # a worker's: its message holds the worker's traceback; keep the last line
-            raise DataError(worker_error_line(str(ex))) from None
-        finally:  # closed: stop the workers now, not whenever the iterator is collected
-            shutdown = getattr(batches, "_shutdown_workers", None)
-            if shutdown is not None:
-                shutdown()
+def stream_batches(files: list[Path], size: int, workers: int, device: torch.device, generator: torch.Generator,
+                   n: int, shard: Shard) -> Iterator[Tensor]:
+    """This process's rows of each global batch of ``n``, decoded by DataLoader workers; the
+    shuffle is seeded from the run's generator. A function, not a method: holding no reference to
+    its source, it is finalized (its workers shut down) as soon as the source is dropped, rather
+    than by the cycle collector, which may close the workers' queues first and leave each to time
+    out (10 s)."""
+    from torch.utils.data import DataLoader
+
+    seed = int(torch.randint(2**62, (1,), device=generator.device, generator=generator))
+    batches = iter(DataLoader(
+        _Files(files, size), batch_sampler=_RowsOfBatches(len(files), seed, n, shard),
+        num_workers=workers, pin_memory=device.type == "cuda", worker_init_fn=leave_signals_to_main,
+    ))
+    if workers and not _exit_handler:  # now that multiprocessing registered its own
+        _exit_handler.append(atexit.register(close_streams))
+    try:
+        yield from batches
+    except DataError as ex:  # a worker's: its message holds the worker's traceback; keep the last line
+        raise DataError(worker_error_line(str(ex))) from None
+    finally:  # closed: stop the workers now, not whenever the iterator is collected
+        shutdown = getattr(batches, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
 
 
 def worker_error_line(message: str) -> str:
