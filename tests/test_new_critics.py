@@ -11,6 +11,7 @@ import torch
 from conftest import FAST, compose_config, run_cli, scalars
 from wgan_cli.critic import STRATEGIES
 from wgan_cli.critic.sinkhorn import SinkhornConfig
+from wgan_cli.errors import ConfigError
 from wgan_cli.metrics.lipschitz import empirical_lipschitz
 from wgan_cli.training import Trainer
 from wgan_cli.training.critic_fit import fit_critic
@@ -54,6 +55,12 @@ def test_the_orthonormal_critic_builds_on_cnn32_and_refuses_resnet32(tmp_path):
              for kind in (lip.SpectralConv2d, lip.SpectralLinear, lip.GroupSort2, torch.nn.LeakyReLU)
              if isinstance(m, kind)}
     assert kinds == {lip.SpectralConv2d, lip.SpectralLinear, lip.GroupSort2}
+    with pytest.raises(ConfigError, match="residual sums"):
+        Trainer(compose_config("critic=orthonormal", "data=digits", "model=resnet32", "fid.every=0"), tmp_path / "res")
+
+
+@pytest.mark.slow
+def test_the_orthonormal_critic_on_resnet32_is_one_line_from_the_cli(tmp_path):
     result = run_cli("train", "critic=orthonormal", "data=digits", "model=resnet32", "steps=1",
                      f"hydra.run.dir={tmp_path / 'resnet'}")
     assert result.returncode != 0
