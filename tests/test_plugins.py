@@ -1,9 +1,10 @@
-"""Extension without forking: the example plugin in examples/plugin (the WGAN-div penalty) is
-installed as a package and trains through the real CLI with ``critic=div``, with no file of
-wgan_cli changed."""
+"""Extension without forking: the example plugin in examples/plugin (the WGAN-div penalty and an
+energy-distance metric) is installed as a package and trains through the real CLI with
+``critic=div +tasks=energy``, with no file of wgan_cli changed."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -24,20 +25,25 @@ def plugin_path(tmp_path_factory) -> Path:
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
                     "--target", str(target), str(source / "plugin")], check=True, capture_output=True)
     assert (target / "wgan_div" / "configs" / "critic" / "div.yaml").is_file()
+    assert (target / "wgan_div" / "configs" / "tasks" / "energy.yaml").is_file()
     return target
 
 
 @pytest.mark.slow
 def test_the_plugins_critic_trains_from_outside_the_package(plugin_path, tmp_path):
     run_dir = tmp_path / "run"
-    result = run_cli("train", "critic=div", *FAST, "steps=3", "eval.every=3", f"hydra.run.dir={run_dir}",
-                     env={"PYTHONPATH": str(plugin_path)})
+    result = run_cli("train", "critic=div", *FAST, "steps=3", "eval.every=3", "+tasks=energy", "tasks.energy.every=2",
+                     "tasks.energy.n=64", f"hydra.run.dir={run_dir}", env={"PYTHONPATH": str(plugin_path)})
     assert result.returncode == 0, result.stderr
     config = (run_dir / ".hydra" / "config.yaml").read_text()
     assert "name: div" in config and "power: 6.0" in config and "lr_d: 0.0001" in config  # its yaml, its recipe
     acc = event_accumulator(run_dir)
     penalties = [e.value for e in acc.Scalars("loss/penalty")]
     assert len(penalties) == 3 and all(p > 0 for p in penalties)
+    # its periodic metric: every 2 steps and at the last, in the events and in summary.json
+    energy = {e.step: e.value for e in acc.Scalars("energy/distance")}
+    assert list(energy) == [2, 3] and all(v > 0 for v in energy.values())
+    assert json.loads((run_dir / "summary.json").read_text())["final"]["energy/distance"] == pytest.approx(energy[3])
     # a divergence, not a constrained W1 estimate: the strategy says so and the dashboard labels it
     assert "w1/critic_scaled" not in acc.Tags()["scalars"]
     from tensorboard.plugins.custom_scalar import layout_pb2

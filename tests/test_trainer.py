@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 import torch
 
+from wgan_cli.errors import ConfigError
+from wgan_cli.schema.task import TaskConfig
 from wgan_cli.training import Trainer
+from wgan_cli.training.tasks import TASKS, Task
 
 from conftest import FAST, compose_config
 
@@ -72,3 +77,52 @@ def test_the_critic_steps_fakes_come_from_one_forward_unless_batch_norm_would_sp
     assert seen == batches
     if model == "cnn32":
         assert int(trainer.G.net[0].num_batches_tracked) == 6
+
+
+# -- periodic tasks from other packages (tasks.<name>) ---------------------------------------------
+
+
+@dataclass
+class MeanFakeConfig(TaskConfig):
+    name: str = "mean_fake"
+    every: int = 2
+    n: int = 16
+
+
+@TASKS.register("mean_fake", MeanFakeConfig)
+class MeanFake(Task):
+    """A metric as a plugin writes one: the mean of n generated points, on its own stream."""
+
+    runs: list[int] = []
+
+    def run(self, t, tracker, stats, results) -> None:  # noqa: ANN001
+        real, fake = self.draw(t, self.cfg.n, torch.Generator().manual_seed(t.step))
+        assert real.shape == fake.shape == (self.cfg.n, 2)
+        MeanFake.runs.append(t.step)
+        results["fake/mean"] = fake.mean().item()
+        tracker.scalars({"fake/mean": results["fake/mean"]}, t.step)
+
+
+def test_a_registered_task_runs_at_its_cadence_and_leaves_training_as_it_was(tmp_path):
+    run = [*FAST, "steps=5", "eval.every=0", "checkpoint.every=0"]
+    plain = Trainer(compose_config(*run), tmp_path / "plain")
+    plain.fit()
+    MeanFake.runs.clear()
+    with_task = Trainer(compose_config(*run, "+tasks.mean_fake.n=8"), tmp_path / "task")
+    metrics = with_task.fit()
+    assert MeanFake.runs == [2, 4, 5]  # every 2 (its schema's default) and at the last step
+    assert "fake/mean" in metrics
+    for a, b in zip([*plain.G.parameters(), *plain.D.parameters()], [*with_task.G.parameters(), *with_task.D.parameters()]):
+        assert torch.equal(a, b)  # its own random stream, no gradients: training is untouched
+
+
+@pytest.mark.parametrize("override, message", [
+    ("+tasks.mean_fak.every=2", "tasks.mean_fak: no such task; did you mean mean_fake?"),
+    ("+tasks.mean_fake.evry=2", "tasks.mean_fake.evry: no such key; did you mean tasks.mean_fake.every?"),
+    ("+tasks.mean_fake.every=-1", "tasks.mean_fake.every=-1: must be >= 0"),
+    ("+tasks.mean_fake=3", "tasks.mean_fake=3: give the task's keys"),
+])
+def test_a_bad_task_is_one_line(override, message, tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        Trainer(compose_config(*FAST, override), tmp_path)
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
@@ -122,6 +122,7 @@ class Config:
     batch_size_g: Optional[int] = None  # generator batch; None = batch_size
     seed: int = 0
     log_every: int = 50  # generator steps between loss scalars
+    tasks: Dict[str, Any] = field(default_factory=dict)  # plugins' periodic tasks by name (wgan_cli/schema/task.py)
 
 
 ConfigStore.instance().store(name="base_config", node=Config)
@@ -154,7 +155,12 @@ def allowed_keys(prefix: str, cfg: Any = None, schema: str | None = None) -> lis
                    and schema in (None, getattr(OmegaConf.get_type(e.node), "__name__", None))]
         keys = {k for entry in entries or schemas.values() for k in entry.node.keys()}
         return [f"{prefix}.{k}" for k in sorted(keys)]
-    if prefix in top and top[prefix].default_factory is not dataclasses.MISSING:
+    if prefix.startswith("tasks."):
+        from wgan_cli.schema.task import TASKS, task_keys
+
+        name = prefix.split(".")[1]
+        return task_keys(name) if name in TASKS.names() else []
+    if prefix in top and dataclasses.is_dataclass(top[prefix].default_factory):
         return [f"{prefix}.{f.name}" for f in dataclasses.fields(top[prefix].default_factory())]
     return []
 
@@ -166,6 +172,8 @@ def no_such_key(key: str, cfg: Any = None, schema: str | None = None) -> ConfigE
     prefix, _, last = key.rpartition(".")
     candidates = {k.rpartition(".")[2]: k for k in allowed_keys(prefix, cfg, schema) or allowed_keys("")}
     close = difflib.get_close_matches(last, list(candidates), n=1, cutoff=0.6)
+    if key in candidates.values():  # declared, but not in the node yet (a task's key the command did not set)
+        return ConfigError(f"{key}: not set in this config; add it with +{key}=VALUE")
     if close:
         hint = f"; did you mean {candidates[close[0]]}?"
     elif prefix and len(candidates) <= 12:  # a node's few keys: name them (the option's, when known)
@@ -195,6 +203,9 @@ def check_known_keys(cfg: Any) -> None:
 def validate(cfg: Any) -> None:
     """Range checks for the top-level keys (group nodes validate themselves when built)."""
     check_known_keys(cfg)
+    from wgan_cli.schema.task import task_configs
+
+    task_configs(cfg)  # unknown tasks, their keys and ranges
     require(cfg.steps >= 1, "steps", cfg.steps, "must be an integer >= 1")
     require(cfg.n_critic >= 1, "n_critic", cfg.n_critic, "must be an integer >= 1")
     require(cfg.batch_size >= 1, "batch_size", cfg.batch_size, "must be an integer >= 1")

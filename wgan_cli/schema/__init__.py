@@ -5,4 +5,4 @@ Composing a config (``--help``, ``--cfg job``, shell completion) needs only thes
 that implements an option is imported when a run first builds it (``Registry.get``).
 """
 
-from wgan_cli.schema import critic, data, loss, model  # noqa: F401  (declares the options)
+from wgan_cli.schema import critic, data, loss, model, task  # noqa: F401  (declares the options)

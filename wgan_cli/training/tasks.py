@@ -2,16 +2,18 @@
 
 A task is due every ``every`` generator steps and at the last step (``every = 0``: only at the
 end); the checkpoint is also due when a signal asks the run to stop. The loop runs the due tasks in
-this order: losses, evaluation, FID, checkpoint. A new periodic metric is one more class here and
-one config key for its cadence.
+this order: losses, evaluation, FID, the config's ``tasks`` (metrics from other packages: a
+``Task`` subclass registered in ``TASKS``, see docs/extending.md), checkpoint.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import torch
 from torch import Tensor
 
+from wgan_cli.schema.task import TASKS, task_configs
 from wgan_cli.training.state import save_checkpoint
 
 if TYPE_CHECKING:
@@ -93,11 +95,42 @@ class Checkpoint(Periodic):
         save_checkpoint(t)
 
 
+class Task(Periodic):
+    """A task of ``tasks.<name>``, built from its config node (its schema's values), which it keeps
+    as ``cfg``; ``tasks.<name>.every`` is its cadence. ``run`` logs with ``tracker.scalars`` and
+    puts the values it wants in the run's results (``summary.json``) into ``results``; it runs on
+    rank 0 only, so it must not call a DDP-wrapped module's forward (``t.sampler`` and ``t.D``
+    are the plain modules)."""
+
+    def __init__(self, cfg) -> None:  # noqa: ANN001 - the task's config node
+        super().__init__(cfg.every)
+        self.cfg = cfg
+        self.key = f"tasks.{cfg.name}.every"
+
+    @staticmethod
+    def draw(t: Trainer, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """``n`` real and ``n`` generated samples drawn with ``generator`` (a task's own stream:
+        training's is left as it was), the generator in eval mode and without gradients, as the
+        evaluation draws them."""
+        G = t.sampler
+        was_training = G.training
+        G.eval()
+        try:
+            with torch.no_grad():
+                return t.data.sample(n, generator), G(t.noise(n, generator))
+        finally:
+            G.train(was_training)
+
+
+__all__ = ["TASKS", "Periodic", "Task", "periodic_tasks"]
+
+
 def periodic_tasks(t: Trainer, gap_label: str) -> list[Periodic]:
     """The run's tasks, in the order they run within a step."""
     cfg = t.cfg
     tasks: list[Periodic] = [LogLosses(cfg.log_every, gap_label), Evaluate(cfg.eval.every)]
     if t.fid is not None:
         tasks.append(Fid(cfg.fid.every))
+    tasks.extend(TASKS.build(node) for node in task_configs(cfg))
     tasks.append(Checkpoint(cfg.checkpoint.every))
     return tasks

@@ -1,4 +1,7 @@
-"""WGAN-div (Wu et al. 2018, "Wasserstein Divergence for GANs"), an example wgan-cli plugin.
+"""An example wgan-cli plugin: the WGAN-div critic (``critic=div``, below) and the energy distance as
+a periodic metric (``+tasks=energy``, ``energy.py``).
+
+WGAN-div (Wu et al. 2018, "Wasserstein Divergence for GANs"), an example wgan-cli plugin.
 
     penalty = k * E_xhat[ ||grad f(xhat)||_2 ^ p ],   k = 2, p = 6 (the paper's best),
 
@@ -17,6 +20,7 @@ from torch import Tensor
 from wgan_cli.config import require
 from wgan_cli.critic import STRATEGIES
 from wgan_cli.critic.gp import GPConfig, GradientPenalty
+from wgan_div import energy  # noqa: F401  (registers the energy task)
 
 
 @dataclass
