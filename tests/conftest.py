@@ -40,6 +40,20 @@ def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
 
 
+def wait_until_logged(run_dir: Path, process: subprocess.Popen, step: int, tag: str = "loss/critic",
+                      timeout: float = 240) -> None:
+    """Wait until the run's events hold ``tag`` at a step >= ``step`` (the run is training, its
+    signal handlers installed): an event to wait on rather than a guess at how long start-up takes.
+    ``timeout`` only bounds a run that never gets there."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not (run_dir / "tb").is_dir() or not any(s >= step for s, _ in scalars(run_dir).get(tag, [])):
+        assert process.poll() is None, f"the run ended before step {step}: {process.communicate()}"
+        assert time.monotonic() < deadline, f"{tag} never reached step {step} in {timeout} s"
+        time.sleep(0.5)
+
+
 def event_accumulator(run_dir: Path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

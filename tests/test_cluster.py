@@ -16,7 +16,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from conftest import run_cli, scalars
+from conftest import run_cli, scalars, wait_until_logged
 
 TINY = ["critic=gp", "model.width=32", "batch_size=32", "eval.n=100"]
 
@@ -51,9 +51,9 @@ def _submitit_task_pids(folder: Path, count: int = 1, timeout: float = 240) -> l
     raise AssertionError(f"not {count} submitit tasks for {folder}")
 
 
-def _preempted_sweep(tmp_path: Path, args: list[str], env: dict, started: str, tasks: int = 1) -> Path:
+def _preempted_sweep(tmp_path: Path, args: list[str], env: dict, started: int, tasks: int = 1) -> Path:
     """Start a one-job submitit_local sweep of ``tasks`` tasks, send USR2 (SLURM's warning before a time-out or
-    preemption) to each of its tasks some way into training (once the log shows ``started``), and
+    preemption) to each of its tasks some way into training (once the events hold step ``started``), and
     wait for the requeued job to finish; returns the job's run dir."""
     import subprocess
 
@@ -64,12 +64,7 @@ def _preempted_sweep(tmp_path: Path, args: list[str], env: dict, started: str, t
     proc = subprocess.Popen([CLI, "train", "-m", *launcher, *args, f"hydra.sweep.dir={sweep}"],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     pids = _submitit_task_pids(sweep / ".submitit", count=tasks)
-    log = sweep / "0" / "train.log"
-    deadline = time.time() + 120
-    while not (log.is_file() and started in log.read_text()):
-        assert time.time() < deadline and proc.poll() is None, "the job never started training"
-        time.sleep(0.1)
-    time.sleep(2)  # some way into the run
+    wait_until_logged(sweep / "0", proc, step=started)  # some way into the run
     for pid in pids:
         os.kill(pid, signal.SIGUSR2)
     out, _ = proc.communicate(timeout=300)
@@ -84,7 +79,7 @@ def test_a_preempted_submitit_job_saves_requeues_and_resumes_exactly(tmp_path):
     uninterrupted run ends."""
     args = [*TINY, "steps=2000", "eval.every=500", "log_every=50", "checkpoint.every=100000"]
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    run = _preempted_sweep(tmp_path, args, env, started="training mlp")
+    run = _preempted_sweep(tmp_path, args, env, started=50)
     sweep, log = run.parent, run / "train.log"
 
     text = log.read_text()
@@ -184,7 +179,7 @@ def test_a_preempted_job_of_two_submitit_tasks_requeues_and_resumes_as_one_run(t
 
     args = [*TINY, "steps=800", "eval.every=0", "log_every=50", "checkpoint.every=100000"]
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"} | {"OMP_NUM_THREADS": "1"}
-    run = _preempted_sweep(tmp_path, args, env, started="data parallel over 2 processes", tasks=2)
+    run = _preempted_sweep(tmp_path, args, env, started=50, tasks=2)
     sweep, log = run.parent, run / "train.log"
 
     text = log.read_text()

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import CLI, FAST, compose_config, run_cli, scalars
+from conftest import CLI, FAST, compose_config, run_cli, scalars, wait_until_logged
 from wgan_cli import checkpoint
 from wgan_cli.interrupts import StopRequests
 from wgan_cli.training import Diverged, Trainer
@@ -93,8 +93,7 @@ def test_a_run_killed_with_sigkill_resumes_bitwise_identical(tmp_path):
 def test_a_signal_saves_last_pt_and_exits_with_its_code(tmp_path, sig):
     run_dir = tmp_path / "run"
     process = start(run_dir, *RUN, "steps=100000", "checkpoint.every=0", "eval.every=0")
-    wait_for(run_dir / "tb", process)
-    time.sleep(2.0)
+    wait_until_logged(run_dir, process, step=2)
     process.send_signal(sig)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 128 + sig
@@ -460,11 +459,7 @@ def test_a_hangup_or_a_group_sigterm_saves_last_pt_and_resumes(tmp_path, how):
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     process = subprocess.Popen([CLI, "train", *overrides, f"hydra.run.dir={run_dir}"], env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    wait_for(run_dir / "tb", process)
-    deadline = time.monotonic() + 120
-    while not any(s > 3 for s, _ in scalars(run_dir).get("loss/generator", [])):  # training, workers running
-        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
-        time.sleep(0.5)
+    wait_until_logged(run_dir, process, step=4, tag="loss/generator")  # training, workers running
     os.killpg(process.pid, sig) if how != "SIGHUP" else process.send_signal(sig)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 128 + sig, stderr
@@ -579,11 +574,7 @@ def test_a_group_sigterm_under_a_sweep_saves_the_running_job_and_a_rerun_resumes
     process = subprocess.Popen([CLI, "train", "-m", *overrides, "steps=100000", "seed=0,1", f"hydra.sweep.dir={sweep}"],
                                env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     job = sweep / "0"
-    wait_for(job / "tb", process)
-    deadline = time.monotonic() + 120
-    while not any(s > 3 for s, _ in scalars(job).get("loss/generator", [])):
-        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
-        time.sleep(0.5)
+    wait_until_logged(job, process, step=4, tag="loss/generator")
     os.killpg(process.pid, signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 128 + signal.SIGTERM, stderr
