@@ -171,9 +171,9 @@ def no_such_key(key: str, cfg: Any = None, schema: str | None = None) -> ConfigE
 
     prefix, _, last = key.rpartition(".")
     candidates = {k.rpartition(".")[2]: k for k in allowed_keys(prefix, cfg, schema) or allowed_keys("")}
-    close = difflib.get_close_matches(last, list(candidates), n=1, cutoff=0.6)
     if key in candidates.values():  # declared, but not in the node yet (a task's key the command did not set)
         return ConfigError(f"{key}: not set in this config; add it with +{key}=VALUE")
+    close = difflib.get_close_matches(last, list(candidates), n=1, cutoff=0.6)
     if close:
         hint = f"; did you mean {candidates[close[0]]}?"
     elif prefix and len(candidates) <= 12:  # a node's few keys: name them (the option's, when known)

@@ -14,7 +14,8 @@ field on 2-D data, a grid from the fixed noise on images). Its own random stream
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -36,15 +37,25 @@ if TYPE_CHECKING:
 CRITIC_TAG = {True: "w1/critic", False: "gap/critic"}
 
 
+@contextmanager
+def eval_mode(*modules: nn.Module) -> Iterator[None]:
+    """The modules in eval mode (BatchNorm on its running statistics), their modes restored after."""
+    was_training = [m.training for m in modules]
+    for m in modules:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, mode in zip(modules, was_training):
+            m.train(mode)
+
+
 def evaluate(t: Trainer, tracker: Tracker | None = None) -> dict[str, float]:
     """The metrics above at the trainer's current step, logged to ``tracker`` when given."""
     n = t.cfg.eval.n
     g = torch.Generator(t.device).manual_seed(t.cfg.seed * 1_000_003 + t.step)
     G, D = t.sampler, t.D
-    was_training = G.training, D.training
-    G.eval()
-    D.eval()
-    try:
+    with eval_mode(G, D):
         with torch.no_grad():
             real, real2 = t.data.sample(n, g), t.data.sample(n, g)
             fake = G(t.noise(n, g))
@@ -69,9 +80,6 @@ def evaluate(t: Trainer, tracker: Tracker | None = None) -> dict[str, float]:
                 metrics["w1/critic_scaled"] = w1_critic / metrics["lipschitz/empirical"]
         if tracker is not None:
             log_pictures(t, tracker, metrics, real, fake)
-    finally:
-        G.train(was_training[0])
-        D.train(was_training[1])
     return metrics
 
 

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from wgan_cli.schema.task import TASKS, task_configs
+from wgan_cli.training.evaluation import eval_mode
 from wgan_cli.training.state import save_checkpoint
 
 if TYPE_CHECKING:
@@ -53,11 +54,10 @@ class LogLosses(Periodic):
 
 
 class Evaluate(Periodic):
-    busy = "evaluating"
-
     """W1 against ground truth (``training/evaluation.py``); keeps the lowest ``w1/exact``."""
 
     key = "eval.every"
+    busy = "evaluating"
 
     def run(self, t, tracker, stats, results) -> None:  # noqa: ANN001 - as Periodic.run
         for key in [k for k in results if k.startswith(("w1/", "gap/", "lipschitz/"))]:
@@ -67,11 +67,10 @@ class Evaluate(Periodic):
 
 
 class Fid(Periodic):
-    busy = "FID"
-
     """FID of the sampling generator, on its own random stream; the best step is ``best.pt``."""
 
     key = "fid.every"
+    busy = "FID"
 
     def run(self, t, tracker, stats, results) -> None:  # noqa: ANN001 - as Periodic.run
         fid_rng = t.fid.rng(t.step)  # its own stream: FID never changes training
@@ -112,14 +111,8 @@ class Task(Periodic):
         """``n`` real and ``n`` generated samples drawn with ``generator`` (a task's own stream:
         training's is left as it was), the generator in eval mode and without gradients, as the
         evaluation draws them."""
-        G = t.sampler
-        was_training = G.training
-        G.eval()
-        try:
-            with torch.no_grad():
-                return t.data.sample(n, generator), G(t.noise(n, generator))
-        finally:
-            G.train(was_training)
+        with eval_mode(t.sampler), torch.no_grad():
+            return t.data.sample(n, generator), t.sampler(t.noise(n, generator))
 
 
 __all__ = ["TASKS", "Periodic", "Task", "periodic_tasks"]
