@@ -66,3 +66,15 @@ def event_accumulator(run_dir: Path):
 def cli() -> str:
     assert Path(CLI).exists(), f"the console script is not installed next to {sys.executable}"
     return CLI
+
+
+@pytest.fixture(autouse=True)
+def own_thread_count():
+    """A Trainer sets torch's thread count by the policy (wgan_cli/threads.py) for the process; each
+    test starts from torch's own count, so one test's choice never carries into the next."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != before:
+        torch.set_num_threads(before)

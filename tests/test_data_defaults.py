@@ -48,6 +48,16 @@ def test_explicit_choices_win_over_the_datas_defaults():
     assert compose_config("data=mnist", "optim=wgan_gp").n_critic == 5
 
 
+def test_the_bundled_digits_are_sized_for_a_cpu_and_the_papers_data_keep_the_papers_width():
+    digits = compose_config("data=digits")
+    assert (digits.data.size, digits.model.name, digits.model.channels) == (16, "cnn32", 16)
+    for data in ("cifar10", "mnist", "fashion_mnist"):
+        assert compose_config(f"data={data}").model.channels == 64
+    assert compose_config("data=digits", "model.channels=32").model.channels == 32  # the command line wins
+    assert compose_config("data=digits", "model=resnet32").model.d_channels == 128  # another model: untouched
+    assert compose_config("experiment=digits").model.channels == 16
+
+
 def test_toy_data_keeps_the_mlp_demo():
     demo, toy = compose_config(), compose_config("data=gaussians25")
     for cfg in (demo, toy):

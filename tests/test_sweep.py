@@ -76,13 +76,20 @@ def test_report_groups_by_the_varied_override_and_matches_the_events(sweep, tmp_
             finals.append(json.loads((job / "summary.json").read_text())["final"]["w1/exact"])
             assert scalars(job)["w1/exact"][-1][1] == pytest.approx(finals[-1], rel=1e-6)
     assert rows[1e-4]["runs"] == 2 and rows[1e-4]["failed"] == 0
+    reached = [json.loads((job / "summary.json").read_text())["time_to_quality"] for job in sorted(root.iterdir())
+               if job.is_dir() and "optim.lr_d=0.0001" in (job / ".hydra" / "overrides.yaml").read_text()]
+    steps = [q["step"] for q in reached if q["step"] is not None]
+    assert rows[1e-4]["reached bar"] == f"{len(steps)}/2" and rows[1e9]["reached bar"] == "0/2"
+    assert rows[1e-4]["steps to bar"] == (pytest.approx(np.mean(steps)) if steps else None)
+    assert out["quality_bar"] == "w1/exact <= 2 x w1/noise_floor"
     assert rows[1e-4]["w1/exact mean"] == pytest.approx(np.mean(finals), rel=1e-6)
     assert rows[1e-4]["w1/exact std"] == pytest.approx(np.std(finals, ddof=1), rel=1e-6)
     assert (tmp_path / "r.png").stat().st_size > 5000
     markdown = run_cli("report", str(root), "--out", str(tmp_path / "m.png")).stdout.splitlines()
     assert markdown[0].startswith("| optim.lr_d | runs | failed | killed | w1/exact mean | w1/exact std |")
     csv_lines = run_cli("report", str(root), "--format", "csv", "--out", str(tmp_path / "c.png")).stdout.splitlines()
-    assert csv_lines[0] == "optim.lr_d,runs,failed,killed,w1/exact mean,w1/exact std" and len(csv_lines) == 3
+    assert csv_lines[0] == ("optim.lr_d,runs,failed,killed,w1/exact mean,w1/exact std,reached bar,steps to bar,"
+                            "seconds to bar") and len(csv_lines) == 3
     assert out["jobs"] == out["expected_jobs"] == 4 and out["warnings"] == []
 
 

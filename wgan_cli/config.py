@@ -69,6 +69,7 @@ class FidConfig:
     weights: str = ""  # Inception weights file; "" = search the usual places
     download: bool = False  # download the weights if none are found
     cache_dir: str = ""  # reference statistics cache; "" = ~/.cache/wgan-cli/fid_stats
+    target: float = 0.0  # the run's quality bar: the first step with FID <= target is in summary.json; 0 = none
 
 
 class NanPolicy(str, Enum):
@@ -86,6 +87,7 @@ class TrainConfig:
     on_nan: NanPolicy = NanPolicy.stop  # a NaN or Inf loss
     amp: Precision = Precision.fp32  # mixed precision of the training steps (evaluation is float32)
     cuda_graph: bool = True  # on CUDA, replay each generator step as one CUDA graph
+    threads: str = "auto"  # CPU intra-op threads: auto (by the work: wgan_cli/threads.py) or N
 
 
 @dataclass
@@ -223,6 +225,7 @@ def validate(cfg: Any) -> None:
     require(cfg.fid.every >= 0, "fid.every", cfg.fid.every, "must be >= 0 (0 = off)")
     require(cfg.fid.num_samples >= 0, "fid.num_samples", cfg.fid.num_samples, "must be >= 0 (0 = by device)")
     require(cfg.fid.reference_n >= 2, "fid.reference_n", cfg.fid.reference_n, "must be an integer >= 2")
+    require(cfg.fid.target >= 0, "fid.target", cfg.fid.target, "must be >= 0 (0 = no quality bar)")
     require(cfg.fid.batch >= 1, "fid.batch", cfg.fid.batch, "must be an integer >= 1")
     require(cfg.checkpoint.every >= 0, "checkpoint.every", cfg.checkpoint.every, "must be >= 0 (0 = only at the end)")
     require(cfg.checkpoint.keep >= 0, "checkpoint.keep", cfg.checkpoint.keep, "must be >= 0 (0 = only last.pt)")
@@ -236,4 +239,7 @@ def validate(cfg: Any) -> None:
         betas,
         "must be two numbers in [0, 1)",
     )
+    from wgan_cli.threads import parse_setting
+
+    parse_setting(cfg.train.threads)
     require(cfg.device.name in ("auto", "cpu", "cuda"), "device", cfg.device.name, "choose one of auto, cpu, cuda")

@@ -95,7 +95,8 @@ def run(cfg: DictConfig) -> float:
         if main_rank and (trainer is not None or read_summary(run_dir) is None):  # never overwrite another run's record
             write_summary(run_dir, **record, status=status, reason=one_line(ex),
                           steps=trainer.step if trainer else 0, wall_seconds=time.time() - start,
-                          final={}, best=trainer.best if trainer else {})
+                          final={}, best=trainer.best if trainer else {},
+                          time_to_quality=time_to_quality(trainer) if trainer else None)
         if full_errors_wanted():
             raise
         if in_sweep and status == "failed":
@@ -115,6 +116,7 @@ def run(cfg: DictConfig) -> float:
     reason = f"the final evaluation is not finite: {', '.join(bad)}; last.pt holds the run" if bad else ""
     write_summary(run_dir, **record, status="diverged" if bad else "completed", reason=reason, steps=trainer.step,
                   wall_seconds=time.time() - start, final=metrics, best=trainer.best,
+                  time_to_quality=time_to_quality(trainer),
                   changed_on_resume=trainer.changed_on_resume)
     if bad:
         if in_sweep:
@@ -122,6 +124,12 @@ def run(cfg: DictConfig) -> float:
             return float("nan")
         report(UserError(f"the run diverged: {reason}"))
     return metrics["w1/exact"]
+
+
+def time_to_quality(trainer) -> dict:  # noqa: ANN001 - a Trainer (torch is loaded by then)
+    from wgan_cli.training.quality import summary
+
+    return summary(trainer.quality_bar, trainer.quality)
 
 
 def keep_previous_record(run_dir: Path) -> None:
@@ -148,9 +156,13 @@ def share_config_store() -> None:
     ConfigStore.__deepcopy__ = lambda self, memo: self
 
 
+HIDDEN_GROUPS = ("schema", "data_model")  # chosen by the config itself, never by the user
+
+
 def hide_schema_groups() -> None:
     """``--help`` and shell completion list the groups a user chooses from, not ``schema/``
-    (the typed nodes the option files extend). Hydra has no setting for this: its two listings
+    (the typed nodes the option files extend) nor ``data_model/`` (a dataset's settings for one
+    model, chosen by the two). Hydra has no setting for this: its two listings
     are wrapped here (tested in tests/test_cli.py against the installed Hydra)."""
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
     from hydra._internal.hydra import Hydra
@@ -161,11 +173,11 @@ def hide_schema_groups() -> None:
     list_groups, group_options = Hydra.list_all_config_groups, ConfigLoaderImpl.get_group_options
 
     def listed(self, parent: str = ""):  # noqa: ANN001, ANN202
-        return [g for g in list_groups(self, parent) if not g.startswith("schema")]
+        return [g for g in list_groups(self, parent) if not g.startswith(HIDDEN_GROUPS)]
 
     def options(self, group_name: str, results_filter=ObjectType.CONFIG, *args, **kwargs):  # noqa: ANN001, ANN202
         found = group_options(self, group_name, results_filter, *args, **kwargs)
-        return [o for o in found if not (group_name == "" and o == "schema")]
+        return [o for o in found if not (group_name == "" and o in HIDDEN_GROUPS)]
 
     listed.hides_schema = True
     Hydra.list_all_config_groups, ConfigLoaderImpl.get_group_options = listed, options

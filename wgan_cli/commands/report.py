@@ -3,7 +3,8 @@
 Reads each job of a multirun dir (its ``summary.json`` and, through TensorBoard's
 ``EventAccumulator``, its event files), groups the jobs by the overrides that vary across the
 sweep (seeds pooled), and prints one row per combination: the varied keys, runs, failed runs,
-and the final metric's mean and standard deviation (ddof 1) over seeds. Writes a PNG with one
+the final metric's mean and standard deviation (ddof 1) over seeds, and, where the runs have a
+quality bar (``summary.json``'s ``time_to_quality``), how many met it and how fast. Writes a PNG with one
 curve per combination (mean, band = min..max over seeds) against generator steps and against
 wall-clock time.
 """
@@ -104,7 +105,8 @@ def collect(sweep: Path, metric: str) -> dict[str, Any]:
         if final is None and points:
             final = points[-1][2]
         jobs.append({"dir": job, "overrides": overrides_of(job), "status": status,
-                     "reason": (summary or {}).get("reason", ""), "curve": points, "final": final})
+                     "reason": (summary or {}).get("reason", ""), "curve": points, "final": final,
+                     "quality": (summary or {}).get("time_to_quality") or {}})
     stopped = [j["dir"].name for j in jobs if j["status"] in STOPPED]
     if stopped:
         warnings.append(f"{len(stopped)} job(s) without a final result (killed, interrupted or running): {', '.join(stopped)}")
@@ -129,10 +131,28 @@ def collect(sweep: Path, metric: str) -> dict[str, Any]:
             "killed": sum(j["status"] in STOPPED for j in members),
             f"{metric} mean": float(np.mean(finals)) if finals else None,
             f"{metric} std": float(np.std(finals, ddof=1)) if len(finals) > 1 else None,
+            **time_to_quality(members),
             "_members": members,
         })
+    bars = sorted({j["quality"]["bar"] for j in jobs if j["quality"].get("bar")})
+    if not bars:
+        for row in rows:
+            for key in QUALITY_COLUMNS:
+                del row[key]
     return {"metric": metric, "varied": varied, "rows": rows, "also_differ": also_differ(groups, varied),
-            "jobs": len(jobs), "expected_jobs": expected, "warnings": warnings}
+            "jobs": len(jobs), "expected_jobs": expected, "warnings": warnings, "quality_bar": " | ".join(bars) or None}
+
+
+QUALITY_COLUMNS = ("reached bar", "steps to bar", "seconds to bar")
+
+
+def time_to_quality(members: list[dict]) -> dict[str, Any]:
+    """How many of a group's runs met their quality bar, and the mean step and training seconds at
+    which they did (over those that did)."""
+    reached = [j["quality"] for j in members if j["quality"].get("step") is not None]
+    return {"reached bar": f"{len(reached)}/{len(members)}",
+            "steps to bar": float(np.mean([q["step"] for q in reached])) if reached else None,
+            "seconds to bar": float(np.mean([q["seconds"] for q in reached])) if reached else None}
 
 
 def expected_jobs(sweep: Path) -> int | None:
@@ -195,7 +215,8 @@ def table(result: dict[str, Any], fmt: str) -> str:
     if fmt == "json":
         return json.dumps({"metric": result["metric"], "varied": result["varied"], "rows": rows,
                            "also_differ": result["also_differ"], "jobs": result["jobs"],
-                           "expected_jobs": result["expected_jobs"], "warnings": result["warnings"]}, indent=2)
+                           "expected_jobs": result["expected_jobs"], "warnings": result["warnings"],
+                           "quality_bar": result["quality_bar"]}, indent=2)
     columns = list(rows[0])
     if fmt == "csv":
         buffer = io.StringIO()
@@ -257,6 +278,9 @@ def show(args: argparse.Namespace) -> None:
     if all(r[f"{args.metric} mean"] is None for r in result["rows"]):
         raise UserError(f"{sweep}: no finished run logged {args.metric}")
     print(table(result, args.format))
+    if result["quality_bar"] and args.format != "json":
+        print(f"quality bar: {result['quality_bar']} (reached bar: runs that met it; steps and seconds to "
+              "bar: the mean over those, seconds of training)", file=sys.stderr)
     for warning in result["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
     if result["also_differ"] and args.format != "json":

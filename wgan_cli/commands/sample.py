@@ -18,6 +18,7 @@ import numpy as np
 
 from wgan_cli.commands import run_command
 from wgan_cli.errors import UserError
+from wgan_cli.threads import add_option as add_threads_option
 
 if TYPE_CHECKING:  # torch is imported by the work, not by --help or completion
     import torch
@@ -37,6 +38,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     p.add_argument("--batch", type=int, default=500, help="samples per generator call (default 500)")
+    add_threads_option(p)
     return p
 
 
@@ -55,12 +57,15 @@ def batches(args: argparse.Namespace) -> tuple[Iterator[torch.Tensor], dict]:
     """The checkpoint's state and an iterator of CPU batches of samples (--batch at a time, seeded)."""
     import torch
 
+    from wgan_cli import threads
     from wgan_cli.checkpoint import generator_from_checkpoint, load_checkpoint
     from wgan_cli.device import resolve_device
 
     device = resolve_device(args.device)
     state = load_checkpoint(args.checkpoint, device)
     generator, noise_dim = generator_from_checkpoint(state, device)
+    threads.apply(args.threads, threads.forward_flops(generator, torch.zeros(1, noise_dim, device=device), args.batch),
+                  key="--threads")
     g = torch.Generator(device).manual_seed(args.seed)
 
     def draw() -> Iterator[torch.Tensor]:

@@ -18,6 +18,7 @@ import numpy as np
 
 from wgan_cli.commands import run_command
 from wgan_cli.errors import UserError
+from wgan_cli.threads import add_option as add_threads_option
 
 METHODS = ("exact", "lp", "sinkhorn", "sliced", "critic")
 EXACT_LIMIT = 20_000  # points per side up to which exact W1 is computed as a reference
@@ -38,6 +39,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--critic", default="gp", help="critic: the Lipschitz strategy of wgan-cli train, trained with its recipe (default gp)")
     p.add_argument("--steps", type=int, default=1000, help="critic: training steps (default 1000)")
     p.add_argument("--seed", type=int, default=0)
+    add_threads_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
     return p
 
@@ -126,7 +128,10 @@ def check_memory(methods: tuple[str, ...], n: int, m: int) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
+    from wgan_cli import threads
     from wgan_cli.metrics import w1
+
+    threads.apply(args.threads, threads.SMALL, key="--threads")  # POT's solvers, a small MLP critic
 
     x, y = load_samples(args.a), load_samples(args.b)
     if x.shape[1] != y.shape[1]:

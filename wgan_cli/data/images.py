@@ -232,7 +232,7 @@ def stream_batches(files: list[Path], size: int, workers: int, device: torch.dev
     seed = int(torch.randint(2**62, (1,), device=generator.device, generator=generator))
     batches = iter(DataLoader(
         _Files(files, size), batch_sampler=_RowsOfBatches(len(files), seed, n, shard),
-        num_workers=workers, pin_memory=device.type == "cuda", worker_init_fn=leave_signals_to_main,
+        num_workers=workers, pin_memory=device.type == "cuda", worker_init_fn=init_worker,
     ))
     if workers and not _exit_handler:  # now that multiprocessing registered its own
         _exit_handler.append(atexit.register(close_streams))
@@ -270,12 +270,15 @@ def close_streams() -> None:
             child.kill()
 
 
-def leave_signals_to_main(worker_id: int) -> None:
-    """In each DataLoader worker: ignore SIGTERM, SIGINT and SIGHUP. ``scancel``, ``docker stop``
-    and Ctrl-C signal the whole process group; the main process then saves ``last.pt`` at the end
-    of the step and shuts the workers down itself, instead of dying of a killed worker."""
+def init_worker(worker_id: int) -> None:
+    """In each DataLoader worker: one intra-op thread (the workers decode while the main process
+    computes; more threads would only compete for its cores), and SIGTERM, SIGINT and SIGHUP
+    ignored: ``scancel``, ``docker stop`` and Ctrl-C signal the whole process group; the main
+    process then saves ``last.pt`` at the end of the step and shuts the workers down itself,
+    instead of dying of a killed worker."""
     import signal
 
+    torch.set_num_threads(1)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
 

@@ -42,7 +42,7 @@ def fit(t: Trainer) -> dict[str, float]:
     if t.step >= cfg.steps:
         log.info("the run is complete (step %d of %d); nothing to train", t.step, cfg.steps)
         return t.evaluate()
-    start = time.perf_counter()
+    start = t.started = time.perf_counter()
     metrics: dict[str, float] = {}
     tracker = None
     if t.shard.is_main:  # under torchrun rank 0 alone logs, evaluates and checkpoints
@@ -63,8 +63,13 @@ def fit(t: Trainer) -> dict[str, float]:
         return {"time/seconds": elapsed}
     ratio = f" ({metrics['w1/critic_ratio']:.2f} of exact)" if "w1/critic_ratio" in metrics else ""
     critic_tag = CRITIC_TAG[t.critic_is_w1]
-    log.info("done: %d steps in %.1f s; w1/exact %.4f (noise floor %.4f), %s %.4f%s",
-             t.step, elapsed, metrics["w1/exact"], metrics["w1/noise_floor"], critic_tag, metrics[critic_tag], ratio)
+    fid = f"; {t.fid.tag} {metrics[t.fid.tag]:.2f}" if t.fid is not None and t.fid.tag in metrics else ""
+    log.info("done: %d steps in %.1f s%s; w1/exact %.4f (noise floor %.4f), %s %.4f%s",
+             t.step, elapsed, fid, metrics["w1/exact"], metrics["w1/noise_floor"], critic_tag, metrics[critic_tag],
+             ratio)
+    if t.quality_bar is not None:
+        log.info("quality bar %s: %s", t.quality_bar, "not reached" if not t.quality else
+                 f"reached at step {t.quality['step']} ({t.quality['seconds']:.1f} s of training)")
     log.info("dashboard: tensorboard --logdir %s, then open %s (the W1 charts, unsmoothed)",
              t.run_dir, W1_VIEW)
     return {**metrics, "time/seconds": elapsed}

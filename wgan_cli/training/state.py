@@ -37,6 +37,8 @@ def state_dict(t: Trainer) -> dict[str, Any]:
         "fixed_noise": t.fixed_noise,
         "best_fid": t.best_fid,
         "best": t.best,
+        "quality": t.quality,
+        "seconds": t.elapsed(),
         "skipped": t.skipped,
         "rng_global": rng_state(),
         "hydra_record": t.hydra_record,
@@ -60,6 +62,8 @@ def load_state_dict(t: Trainer, state: dict[str, Any]) -> None:
     t.best_fid = state.get("best_fid", float("inf"))
     t.skipped = state.get("skipped", 0)
     t.best = dict(state.get("best", {}))
+    t.quality = dict(state.get("quality", {}))
+    t.seconds_before = float(state.get("seconds", 0.0))
     if "rng_global" in state:
         set_rng_state(state["rng_global"])
 

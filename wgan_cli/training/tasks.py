@@ -8,11 +8,15 @@ this order: losses, evaluation, FID, the config's ``tasks`` (metrics from other 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import hashlib
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
+from wgan_cli import threads
 from wgan_cli.schema.task import TASKS, task_configs
 from wgan_cli.training.evaluation import eval_mode
 from wgan_cli.training.state import save_checkpoint
@@ -64,6 +68,7 @@ class Evaluate(Periodic):
             del results[key]  # a ratio logged only at some evaluations must not outlive them
         results.update(t.evaluate(tracker))
         t.best["w1/exact"] = min(results["w1/exact"], t.best.get("w1/exact", float("inf")))
+        t.note_quality(results)
 
 
 class Fid(Periodic):
@@ -74,9 +79,11 @@ class Fid(Periodic):
 
     def run(self, t, tracker, stats, results) -> None:  # noqa: ANN001 - as Periodic.run
         fid_rng = t.fid.rng(t.step)  # its own stream: FID never changes training
-        scores = t.fid.evaluate(t.sampler, lambda n: t.noise(n, fid_rng))
+        with threads.during(threads.LARGE, t.threads_auto):  # Inception: every core (training is untouched)
+            scores = t.fid.evaluate(t.sampler, lambda n: t.noise(n, fid_rng))
         tracker.scalars(scores, t.step)
         results.update(scores)
+        t.note_quality(results)
         if scores[t.fid.tag] < t.best_fid:
             t.best_fid = t.best[t.fid.tag] = scores[t.fid.tag]
             save_checkpoint(t, best=True)

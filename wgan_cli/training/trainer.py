@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -29,9 +30,10 @@ from wgan_cli.graphs import StepGraph, lr_on_device
 from wgan_cli.loss import LOSSES
 from wgan_cli.metrics.fid_monitor import FidMonitor
 from wgan_cli.model import MODELS
+from wgan_cli import threads
 from wgan_cli.resume import hydra_record, starting_checkpoint
 from wgan_cli.rundir import RunDir
-from wgan_cli.training import evaluation, loop, state
+from wgan_cli.training import evaluation, loop, quality, state
 from wgan_cli.training.components import Diverged, check_shardable, make_optimizer, make_scheduler, update_ema, value
 from wgan_cli.training.step import Step
 
@@ -82,6 +84,10 @@ class Trainer:
             require(self.shard.world == 1, "critic", cfg.critic.name,
                     "not over several processes (each rank would compare only its rows of the batch)")
         generator, critic = MODELS.build(cfg.model, self.data.shape)
+        # the CPU threads, by the size of a step's forward passes (wgan_cli/threads.py); fixed for the run
+        self.forward_flops = (threads.forward_flops(critic, torch.zeros(1, *self.data.shape), cfg.batch_size)
+                              + threads.forward_flops(generator, torch.zeros(1, cfg.model.noise_dim), cfg.batch_size))
+        self.threads, self.threads_auto = threads.apply(cfg.train.threads, self.forward_flops)
         check_memory(cfg, generator, critic, self.data.shape, strategy.needs_double_backward, self.device)
         self.G, self.D = generator.to(self.device), strategy.prepare(critic).to(self.device)
         # what the training steps call: under torchrun, DistributedDataParallel (gradients averaged)
@@ -107,12 +113,30 @@ class Trainer:
         self.make_capturable()
         self.best_fid = float("inf")
         self.best: dict[str, float] = {}  # the lowest w1/exact and FID over the evaluations so far
+        self.quality: dict[str, float] = {}  # step and training seconds at which the run met its bar
+        self.seconds_before, self.started = 0.0, None  # training seconds of earlier attempts; this one's start
         self.changed_on_resume: list[str] = []  # "key old -> new" for each key this resume changed
         self.resumed_from = starting_checkpoint(cfg, self.run_dir)
         if self.resumed_from is not None:
             state.resume(self, self.resumed_from)
-        self.fid = FidMonitor(cfg, self.data, self.device) if cfg.fid.every and self.shard.is_main else None
+        with threads.during(threads.LARGE, self.threads_auto):  # the reference statistics: Inception
+            self.fid = FidMonitor(cfg, self.data, self.device) if cfg.fid.every and self.shard.is_main else None
         self.run_updates = self.updates if self.graph_off else StepGraph(self.updates, [self.rng])
+
+    @property
+    def quality_bar(self) -> str | None:
+        """The run's quality bar (``training/quality.py``), or None."""
+        return quality.bar(self.cfg, len(self.data.shape) == 1, self.fid.tag if self.fid is not None else None)
+
+    def elapsed(self) -> float:
+        """Training seconds so far, earlier attempts of a resumed run included."""
+        return self.seconds_before + (time.perf_counter() - self.started if self.started is not None else 0.0)
+
+    def note_quality(self, results: dict[str, float]) -> None:
+        """Record the first evaluation that meets the quality bar."""
+        fid_tag = self.fid.tag if self.fid is not None else None
+        if not self.quality and quality.met(results, self.cfg, len(self.data.shape) == 1, fid_tag):
+            self.quality = {"step": self.step, "seconds": round(self.elapsed(), 3)}
 
     def why_no_graph(self) -> str | None:
         """Why the generator steps run eagerly, or None when they replay as a CUDA graph."""

@@ -1,0 +1,37 @@
+"""Time to quality: the first evaluation at which a run meets its quality bar, by step and by
+training seconds (summed over resumed attempts), so that sweeps compare how fast critics get there.
+
+The bar: on vector data (the toys) ``w1/exact <= 2 x w1/noise_floor`` (the noise floor is the
+exact W1 between two real samples of the same size: a generator at twice it is close to the
+data); on images ``FID <= fid.target`` when a target is given (none otherwise).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+FLOOR_FACTOR = 2.0
+
+
+def bar(cfg: Any, vector_data: bool, fid_tag: str | None) -> str | None:
+    """The run's bar as text (also the summary's label), or None when it has none."""
+    if vector_data:
+        return f"w1/exact <= {FLOOR_FACTOR:g} x w1/noise_floor"
+    if fid_tag is not None and cfg.fid.target > 0:
+        return f"{fid_tag} <= {cfg.fid.target:g}"
+    return None
+
+
+def met(results: dict[str, float], cfg: Any, vector_data: bool, fid_tag: str | None) -> bool:
+    """Whether the values just evaluated meet the bar."""
+    if vector_data:
+        exact, floor = results.get("w1/exact"), results.get("w1/noise_floor")
+        return exact is not None and floor is not None and exact <= FLOOR_FACTOR * floor
+    if fid_tag is not None and cfg.fid.target > 0 and fid_tag in results:
+        return results[fid_tag] <= cfg.fid.target
+    return False
+
+
+def summary(label: str | None, reached: dict[str, float]) -> dict[str, Any]:
+    """``time_to_quality`` of summary.json: the bar, and the step and seconds (null: not reached)."""
+    return {"bar": label, "step": reached.get("step"), "seconds": reached.get("seconds")}
