@@ -12,7 +12,7 @@ from wgan_cli.schema.task import TaskConfig
 from wgan_cli.training import Trainer
 from wgan_cli.training.tasks import TASKS, Task
 
-from conftest import FAST, compose_config
+from conftest import FAST, compose_config, scalars
 
 
 def flat(module: torch.nn.Module) -> torch.Tensor:
@@ -94,13 +94,14 @@ class MeanFake(Task):
     """A metric as a plugin writes one: the mean of n generated points, on its own stream."""
 
     runs: list[int] = []
+    seen: dict[int, dict] = {}  # step -> what the task saw of the run's results
 
-    def run(self, t, tracker, stats, results) -> None:  # noqa: ANN001
-        real, fake = self.draw(t, self.cfg.n, torch.Generator().manual_seed(t.step))
+    def measure(self, ctx):  # noqa: ANN001, ANN201
+        real, fake = ctx.draw(self.cfg.n)
         assert real.shape == fake.shape == (self.cfg.n, 2)
-        MeanFake.runs.append(t.step)
-        results["fake/mean"] = fake.mean().item()
-        tracker.scalars({"fake/mean": results["fake/mean"]}, t.step)
+        MeanFake.runs.append(ctx.step)
+        MeanFake.seen[ctx.step] = dict(ctx.results)
+        return {"fake/mean": fake.mean().item()}
 
 
 def test_a_registered_task_runs_at_its_cadence_and_leaves_training_as_it_was(tmp_path):
@@ -111,9 +112,23 @@ def test_a_registered_task_runs_at_its_cadence_and_leaves_training_as_it_was(tmp
     with_task = Trainer(compose_config(*run, "+tasks.mean_fake.n=8"), tmp_path / "task")
     metrics = with_task.fit()
     assert MeanFake.runs == [2, 4, 5]  # every 2 (its schema's default) and at the last step
-    assert "fake/mean" in metrics
+    assert metrics["fake/mean"] == pytest.approx(scalars(tmp_path / "task")["fake/mean"][-1][1], rel=1e-6)
+    assert [step for step, _ in scalars(tmp_path / "task")["fake/mean"]] == [2, 4, 5]
+    assert "w1/exact" not in MeanFake.seen[2] and "w1/exact" in MeanFake.seen[5]  # the evaluation ran at 5 only
     for a, b in zip([*plain.G.parameters(), *plain.D.parameters()], [*with_task.G.parameters(), *with_task.D.parameters()]):
         assert torch.equal(a, b)  # its own random stream, no gradients: training is untouched
+
+
+def test_a_task_sees_only_the_documented_context_and_its_stream_depends_on_the_step_alone():
+    import dataclasses
+
+    from wgan_cli.training.tasks import TaskContext, task_seed
+
+    assert [f.name for f in dataclasses.fields(TaskContext)] == [
+        "step", "device", "sampler", "critic", "data", "noise", "rng", "results"]
+    assert task_seed(0, "mean_fake", 4) == task_seed(0, "mean_fake", 4)
+    assert len({task_seed(0, "mean_fake", 4), task_seed(1, "mean_fake", 4), task_seed(0, "energy", 4),
+                task_seed(0, "mean_fake", 5)}) == 4
 
 
 @pytest.mark.parametrize("override, message", [

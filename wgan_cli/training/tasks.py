@@ -101,28 +101,65 @@ class Checkpoint(Periodic):
         save_checkpoint(t)
 
 
+@dataclass(frozen=True)
+class TaskContext:
+    """What a task of ``tasks.<name>`` sees of the run: the plugin API, and all of it.
+
+    ``step``: the generator step just taken; ``device``; ``sampler``: the generator samples and
+    metrics come from (the EMA copy once averaging has begun); ``critic``: the critic network;
+    ``data``: the run's data source, ``data.sample(n, generator)`` and ``data.shape``;
+    ``noise(n, generator)``: latent codes for ``sampler``; ``rng``: the task's own random stream on
+    ``device``, seeded by (seed, task, step), so a task never moves training's stream and a resumed
+    run draws what an uninterrupted one draws; ``results``: the values already computed at this
+    step, read-only (``w1/exact`` at an evaluation step, FID at a FID step)."""
+
+    step: int
+    device: torch.device
+    sampler: nn.Module
+    critic: nn.Module
+    data: Any
+    noise: Callable[[int, torch.Generator], Tensor]
+    rng: torch.Generator
+    results: Mapping[str, float]
+
+    def draw(self, n: int) -> tuple[Tensor, Tensor]:
+        """``n`` real and ``n`` generated samples from the task's stream, the generator in eval mode
+        and without gradients, as the evaluation draws them."""
+        with eval_mode(self.sampler), torch.no_grad():
+            return self.data.sample(n, self.rng), self.sampler(self.noise(n, self.rng))
+
+
+def task_seed(seed: int, name: str, step: int) -> int:
+    """A task's seed at a step: a hash of (run seed, task name, step), 63 bits."""
+    digest = hashlib.sha256(f"{seed}/{name}/{step}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
 class Task(Periodic):
     """A task of ``tasks.<name>``, built from its config node (its schema's values), which it keeps
-    as ``cfg``; ``tasks.<name>.every`` is its cadence. ``run`` logs with ``tracker.scalars`` and
-    puts the values it wants in the run's results (``summary.json``) into ``results``; it runs on
-    rank 0 only, so it must not call a DDP-wrapped module's forward (``t.sampler`` and ``t.D``
-    are the plain modules)."""
+    as ``cfg``; ``tasks.<name>.every`` is its cadence. A subclass implements ``measure``: it gets a
+    ``TaskContext`` and returns the values to log (TensorBoard, at this step) and to keep in the
+    run's results (``summary.json``). Tasks run on rank 0 only, after the evaluation and FID of the
+    same step and before the checkpoint."""
 
     def __init__(self, cfg) -> None:  # noqa: ANN001 - the task's config node
         super().__init__(cfg.every)
         self.cfg = cfg
         self.key = f"tasks.{cfg.name}.every"
 
-    @staticmethod
-    def draw(t: Trainer, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        """``n`` real and ``n`` generated samples drawn with ``generator`` (a task's own stream:
-        training's is left as it was), the generator in eval mode and without gradients, as the
-        evaluation draws them."""
-        with eval_mode(t.sampler), torch.no_grad():
-            return t.data.sample(n, generator), t.sampler(t.noise(n, generator))
+    def measure(self, ctx: TaskContext) -> dict[str, float]:
+        raise NotImplementedError
+
+    def run(self, t, tracker, stats, results) -> None:  # noqa: ANN001 - as Periodic.run
+        rng = torch.Generator(t.device).manual_seed(task_seed(t.cfg.seed, self.cfg.name, t.step))
+        ctx = TaskContext(step=t.step, device=t.device, sampler=t.sampler, critic=t.D, data=t.data, noise=t.noise,
+                          rng=rng, results=MappingProxyType(dict(results)))
+        values = {k: float(v) for k, v in self.measure(ctx).items()}
+        tracker.scalars(values, t.step)
+        results.update(values)
 
 
-__all__ = ["TASKS", "Periodic", "Task", "periodic_tasks"]
+__all__ = ["TASKS", "Periodic", "Task", "TaskContext", "periodic_tasks"]
 
 
 def periodic_tasks(t: Trainer, gap_label: str) -> list[Periodic]:

@@ -15,7 +15,7 @@ import torch
 
 from wgan_cli.config import require
 from wgan_cli.schema.task import TaskConfig
-from wgan_cli.training.tasks import TASKS, Task
+from wgan_cli.training.tasks import TASKS, Task, TaskContext
 
 
 @dataclass
@@ -36,9 +36,6 @@ def energy_distance(x: torch.Tensor, y: torch.Tensor) -> float:
 
 @TASKS.register("energy", EnergyConfig)
 class EnergyDistance(Task):
-    def run(self, t, tracker, stats, results) -> None:  # noqa: ANN001 - as Periodic.run
-        g = torch.Generator(t.device).manual_seed(t.step)  # its own stream: training is left as it was
-        real, fake = self.draw(t, self.cfg.n, g)
-        value = energy_distance(real, fake)
-        tracker.scalars({"energy/distance": value}, t.step)
-        results["energy/distance"] = value
+    def measure(self, ctx: TaskContext) -> dict[str, float]:
+        real, fake = ctx.draw(self.cfg.n)  # the task's own stream; the generator in eval mode
+        return {"energy/distance": energy_distance(real, fake)}
