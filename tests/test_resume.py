@@ -376,7 +376,10 @@ def test_sample_writes_a_grid_an_array_and_a_folder_from_the_ema_generator(image
 
     grid = run_cli("sample", str(image_run), "--num-samples", "16", "--out", str(tmp_path / "grid.png"))
     assert grid.returncode == 0 and "EMA generator, step 3" in grid.stdout, grid.stderr
-    assert Image.open(tmp_path / "grid.png").size == (4 * 16 + 5 * 2, 4 * 16 + 5 * 2)  # 4 x 4, padding 2
+    side = 4 * 16 + 5 * 2  # 4 x 4 images of 16 px, padding 2: 74 px, upscaled 7x to at least 512
+    assert Image.open(tmp_path / "grid.png").size == (7 * side, 7 * side)
+    pixels = np.asarray(Image.open(tmp_path / "grid.png").convert("L")).astype(int)
+    assert (pixels[::7, ::7].repeat(7, 0).repeat(7, 1) == pixels).all()  # nearest neighbour: sharp squares
     assert run_cli("sample", str(image_run), "--num-samples", "5", "--out", str(tmp_path / "s.npy")).returncode == 0
     array = np.load(tmp_path / "s.npy")
     assert array.shape == (5, 1, 16, 16) and array.dtype == np.uint8

@@ -138,9 +138,12 @@ def write(parts: Iterator[torch.Tensor], n: int, shape: tuple[int, ...], out: Pa
     if images:
         from torchvision.utils import save_image
 
+        from wgan_cli.plots import sample_grid
+
         nrow = int(np.ceil(np.sqrt(len(samples))))
-        save_image(samples, out, nrow=nrow, normalize=True, value_range=(-1, 1), padding=2)
-        return f"a {nrow}-column grid of {len(samples)} images"
+        grid = sample_grid(samples, nrow)  # upscaled as on the dashboard: 16-pixel digits stay readable
+        save_image(grid, out)
+        return f"a {nrow}-column grid of {len(samples)} images ({grid.shape[-1]} x {grid.shape[-2]} px)"
     import matplotlib
 
     matplotlib.use("Agg")
