@@ -18,6 +18,8 @@ def _values(command: str, flag: str) -> list[str] | None:
     """The fixed values of ``flag`` (None: the flag takes a free value, e.g. a number or a path)."""
     if flag == "--device":
         return ["auto", "cpu", "cuda"]
+    if flag == "--threads":
+        return ["auto"]  # or a number
     if command == "w1" and flag == "--method":
         from wgan_cli.commands.w1 import METHODS
 
