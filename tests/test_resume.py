@@ -508,8 +508,12 @@ def test_a_refused_config_leaves_the_run_dirs_record_and_its_stale_temp_files_go
     assert {p.name: p.read_text() for p in (run_dir / ".hydra").glob("*.yaml")} == record
     orphan = run_dir / "checkpoints" / ".last.pt.99999.tmp"  # a write killed midway
     orphan.write_bytes(b"\0" * 1000)
+    users = [run_dir / ".notes.tmp", run_dir / "checkpoints" / ".backup.tmp"]  # not ours: they stay
+    for path in users:
+        path.write_text("mine")
     assert run_cli("train", *RUN, "steps=4", f"hydra.run.dir={run_dir}").returncode == 0
     assert not orphan.exists()
+    assert [p.read_text() for p in users] == ["mine", "mine"]
     assert torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["step"] == 4
 
 
@@ -591,3 +595,52 @@ def test_a_group_sigterm_under_a_sweep_saves_the_running_job_and_a_rerun_resumes
     assert torch.load(job / "checkpoints" / "last.pt", weights_only=True)["step"] == step + 2
     assert f"resumed from {job / 'checkpoints' / 'last.pt'} at step {step}" in (job / "train.log").read_text()
     assert json.loads((sweep / "1" / "summary.json").read_text())["status"] == "completed"
+
+
+def test_only_this_tools_own_temporary_files_count_as_stale(tmp_path):
+    from wgan_cli.rundir import RunDir
+
+    run = RunDir(tmp_path)
+    run.checkpoints.mkdir(parents=True)
+    ours = [run.checkpoints / ".last.pt.123.tmp", run.checkpoints / ".best.pt.5.tmp",
+            run.checkpoints / ".step_0000030.pt.9.tmp", tmp_path / ".summary.json.77.tmp"]
+    users = [tmp_path / ".notes.tmp", run.checkpoints / ".backup.tmp", run.checkpoints / ".last.pt.tmp",
+             tmp_path / ".summary.json.x.tmp", tmp_path / ".last.pt.1.tmp.bak"]
+    for path in ours + users:
+        path.write_text("x")
+    assert sorted(run.stale_temp_files()) == sorted(ours)
+
+
+def test_a_last_pt_that_is_not_a_file_is_refused_not_taken_for_a_fresh_start(tmp_path):
+    from wgan_cli.errors import UserError
+    from wgan_cli.training import Trainer
+
+    (tmp_path / "checkpoints" / "last.pt").mkdir(parents=True)
+    with pytest.raises(UserError) as caught:
+        Trainer(compose_config("model.width=16", "eval.n=64"), tmp_path)
+    assert str(caught.value) == (f"{tmp_path / 'checkpoints' / 'last.pt'} exists but is not a file; move it away "
+                                 "to start the run over, or choose another hydra.run.dir")
+    assert (tmp_path / "checkpoints" / "last.pt").is_dir()
+
+
+@pytest.mark.parametrize("override, message", [
+    ("optim.lr_d=inf", "optim.lr_d=inf: must be a finite number > 0"),
+    ("optim.lr_g=nan", "optim.lr_g=nan: must be a finite number > 0"),
+    ("optim.lr_d=-1e-4", "optim.lr_d=-0.0001: must be a finite number > 0"),
+])
+def test_an_infinite_or_nan_learning_rate_is_refused(override, message):
+    from wgan_cli.config import validate
+    from wgan_cli.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        validate(compose_config(override))
+    assert str(caught.value) == message
+
+
+def test_a_negative_memory_cap_is_refused_as_every_other_negative_size(tmp_path):
+    from wgan_cli.errors import ConfigError
+    from wgan_cli.training import Trainer
+
+    with pytest.raises(ConfigError) as caught:
+        Trainer(compose_config("data=digits", "fid.every=0", "data.max_memory_mb=-1"), tmp_path)
+    assert str(caught.value) == "data.max_memory_mb=-1: must be an integer >= 0 (0: an image folder always streams)"

@@ -9,6 +9,7 @@ unknown key fails at composition, and ``validate`` checks the ranges OmegaConf c
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Dict, List, Optional
@@ -230,8 +231,8 @@ def validate(cfg: Any) -> None:
     require(cfg.checkpoint.every >= 0, "checkpoint.every", cfg.checkpoint.every, "must be >= 0 (0 = only at the end)")
     require(cfg.checkpoint.keep >= 0, "checkpoint.keep", cfg.checkpoint.keep, "must be >= 0 (0 = only last.pt)")
     require(bool(cfg.resume), "resume", "''", "choose auto, never, or a checkpoint PATH")
-    require(cfg.optim.lr_g > 0, "optim.lr_g", cfg.optim.lr_g, "must be > 0")
-    require(cfg.optim.lr_d > 0, "optim.lr_d", cfg.optim.lr_d, "must be > 0")
+    require(0 < cfg.optim.lr_g < math.inf, "optim.lr_g", cfg.optim.lr_g, "must be a finite number > 0")
+    require(0 < cfg.optim.lr_d < math.inf, "optim.lr_d", cfg.optim.lr_d, "must be a finite number > 0")
     betas = list(cfg.optim.betas)
     require(
         len(betas) == 2 and all(0 <= b < 1 for b in betas),

@@ -25,6 +25,9 @@ def starting_checkpoint(cfg: Any, run_dir: Path) -> Path | None:
     from wgan_cli.checkpoint import load_checkpoint, resolve_checkpoint
 
     last = RunDir(run_dir).last
+    if last.exists() and not last.is_file():  # not "no checkpoint": a restart would hide the run's curves
+        raise UserError(f"{last} exists but is not a file; move it away to start the run over, or choose "
+                        "another hydra.run.dir")
     if cfg.resume == "auto":
         return last if last.is_file() else None
     if cfg.resume == "never":

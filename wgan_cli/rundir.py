@@ -13,12 +13,17 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import socket
 from pathlib import Path
 
 from wgan_cli.errors import UserError
 
 SUMMARY = "summary.json"
+
+
+# what checkpoint.save_atomic and sweep.write_summary write before their rename
+OUR_TEMP_FILE = re.compile(r"\.(last\.pt|best\.pt|step_\d+\.pt|summary\.json)\.\d+\.tmp")
 
 
 class RunDirBusy(UserError):
@@ -37,8 +42,10 @@ class RunDir:
         self.lock = self.root / ".lock"
 
     def stale_temp_files(self) -> list[Path]:
-        """Temporary files of writes killed midway (``.last.pt.<pid>.tmp``, ...)."""
-        return [p for folder in (self.root, self.checkpoints) if folder.is_dir() for p in folder.glob(".*.tmp")]
+        """Temporary files of this tool's writes killed midway, by their exact names
+        (``.last.pt.<pid>.tmp``, ``.summary.json.<pid>.tmp``, ...): a user's ``.notes.tmp`` stays."""
+        return [p for folder in (self.root, self.checkpoints) if folder.is_dir() for p in folder.glob(".*.tmp")
+                if OUR_TEMP_FILE.fullmatch(p.name)]
 
 
 class RunDirLock:

@@ -52,6 +52,8 @@ class ImageConfig(DataConfig):
 
     def check(self) -> None:
         require(self.size >= 4, "data.size", self.size, "must be an integer >= 4")
+        require(self.max_memory_mb >= 0, "data.max_memory_mb", self.max_memory_mb,
+                "must be an integer >= 0 (0: an image folder always streams)")
 
 
 @dataclass
