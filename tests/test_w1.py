@@ -32,3 +32,27 @@ def test_identical_samples_have_zero_distance_and_mismatched_dims_fail():
     assert exact_w1(x, x) == pytest.approx(0.0, abs=1e-7)  # ot.dist expands |x-y|^2: ~1e-9 cancellation
     with pytest.raises(ValueError, match="different dimensions"):
         exact_w1(x, x[:, :2])
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean"])
+def test_on_the_line_sorting_equals_the_network_simplex(metric):
+    import ot
+
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(300, 1)), rng.exponential(size=(200, 1))
+    a, b = rng.random(300), rng.random(200)
+    for wa, wb in ((None, None), (a, b)):
+        ua = np.full(300, 1 / 300) if wa is None else wa / wa.sum()
+        ub = np.full(200, 1 / 200) if wb is None else wb / wb.sum()
+        simplex = ot.emd2(ua, ub, ot.dist(x, y, metric=metric))
+        assert exact_w1(x, y, wa, wb, metric=metric) == pytest.approx(simplex, rel=1e-9)
+
+
+def test_on_the_line_exact_w1_takes_a_million_points_per_side():
+    from wgan_cli.commands.w1 import check_memory
+
+    x = np.random.default_rng(0).normal(size=(10**6, 1))
+    assert exact_w1(x, x + 0.5) == pytest.approx(0.5, rel=1e-9)  # a translation costs its length
+    check_memory(("exact",), 10**6, 10**6, dim=1)  # no n x m problem: nothing to refuse
+    with pytest.raises(Exception, match="--method exact: 1000000 x 1000000 points need about"):
+        check_memory(("exact",), 10**6, 10**6, dim=2)
