@@ -50,3 +50,22 @@ def test_every_subcommand_reports_bad_input_in_one_line(ema_run, command):
     assert result.returncode in (1, 2), result.stderr
     assert result.stderr.startswith("wgan-cli: error: ") and result.stderr.strip().count("\n") == 0
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("module, argv, message", [
+    ("sample", ["run", "--out", ""], "--out '': give a file or folder name"),
+    ("sample", ["run", "--out", "  "], "--out '': give a file or folder name"),
+    ("report", ["sweep", "--out", ""], "--out '': give a file name"),
+    ("fid", ["digits", "--save-stats", "mystats"], "--save-stats 'mystats': give a file name ending in .npz"),
+    ("fid", ["digits", "--save-stats", ""], "--save-stats '': give a file name ending in .npz"),
+])
+def test_an_output_name_that_names_no_file_is_refused_before_any_work(module, argv, message, capsys, tmp_path,
+                                                                     monkeypatch):
+    import importlib
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        importlib.import_module(f"wgan_cli.commands.{module}").parse_args(argv)
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.strip().endswith(f"error: {message}")
+    assert list(tmp_path.iterdir()) == []  # nothing written where the user stands

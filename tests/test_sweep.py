@@ -48,6 +48,7 @@ def test_a_failing_job_is_recorded_and_the_sweep_goes_on(sweep):
             assert s["status"] == "completed" and s["steps"] == 20 and s["final"]["w1/exact"] > 0
             assert s["best"]["w1/exact"] <= s["final"]["w1/exact"] and s["wall_seconds"] > 0
     assert "2 of 4 jobs failed" in result.stdout + result.stderr
+    assert f"compare the jobs: wgan-cli report {root}" in result.stdout + result.stderr
 
 
 @pytest.mark.slow

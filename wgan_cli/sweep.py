@@ -110,7 +110,8 @@ def trial_id() -> str:
 
 
 class SweepStatus(Callback):
-    """At the end of a multirun: count the failed jobs from their summaries, say which."""
+    """At the end of a multirun: count the failed jobs from their summaries, say which, and name
+    the command that compares the finished ones."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         global failed_jobs
@@ -122,3 +123,5 @@ class SweepStatus(Callback):
             log.error("job %s failed: %s", run_dir.name, summary.get("reason", "?"))
         if runs:
             log.info("sweep %s: %d of %d jobs failed", sweep, len(failed), len(runs))
+        if any(s and s.get("status") == "completed" for _, s in runs):
+            log.info("compare the jobs: wgan-cli report %s", sweep)

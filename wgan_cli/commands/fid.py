@@ -64,6 +64,8 @@ def parser() -> argparse.ArgumentParser:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = parser()
     args = p.parse_args(argv)
+    if args.save_stats is not None and not args.save_stats.endswith(".npz"):
+        p.error(f"--save-stats {args.save_stats!r}: give a file name ending in .npz")
     if args.b is None and not args.save_stats:
         p.error("give two sources A B, or one with --save-stats OUT.npz")
     for name in ("num_samples", "batch"):

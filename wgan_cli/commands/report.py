@@ -42,7 +42,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    return parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    if args.out is not None and not args.out.strip():
+        p.error("--out '': give a file name")
+    return args
 
 
 def job_dirs(sweep: Path) -> list[Path]:

@@ -47,6 +47,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.n < 1 or args.batch < 1:
         p.error("--num-samples and --batch must be >= 1")
+    if not args.out.strip():
+        p.error("--out '': give a file or folder name")
     return args
 
 
