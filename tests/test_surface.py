@@ -157,11 +157,14 @@ def test_the_progress_bar_moves_every_step_and_says_what_runs(monkeypatch):
     for step in range(1, 8):
         progress.tick(step)
         assert progress.bar.n == step
-    progress.update(50, {"W1~": 0.0123})
+    progress.update(50, {"critic W1~": 0.0123})
     with progress.doing("evaluating"):
         assert progress.bar.desc == "evaluating"
+        progress.evaluated(50, {"exact": 0.0838, "floor": 0.0685})
     assert progress.bar.desc == ""
-    progress.tick(51)
+    progress.update(100, {"critic W1~": 0.0201})
+    progress.tick(101)
     progress.bar.refresh()
     progress.close()
-    assert "W1~=0.0123 (step 50)" in screen.getvalue() and "evaluating" in screen.getvalue()
+    assert "critic W1~=0.0123 (step 50)" in screen.getvalue() and "evaluating" in screen.getvalue()
+    assert "critic W1~=0.0201 (step 100); exact=0.0838 floor=0.0685 (evaluated at 50)" in screen.getvalue()

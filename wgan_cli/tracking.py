@@ -133,6 +133,7 @@ class Progress:
         self.start_step = start
         self.bar = None
         self.next_line = start
+        self.evaluation = ""  # the last evaluation's exact W1 and floor, shown beside the critic's estimate
         if sys.stderr.isatty():
             from tqdm import tqdm
 
@@ -155,18 +156,23 @@ class Progress:
         finally:
             self.bar.set_description_str("", refresh=True)
 
+    def evaluated(self, step: int, values: Mapping[str, float]) -> None:
+        """An evaluation's values (exact W1, its floor), shown from now on with the step they belong to."""
+        shown = " ".join(f"{k}={v:.4g}" for k, v in values.items())
+        self.evaluation = f"; {shown} (evaluated at {step})" if shown else ""
+
     def update(self, step: int, postfix: Mapping[str, float]) -> None:
         """The values logged at generator step ``step``, shown with the step they belong to."""
         if self.bar is not None:
             self.bar.update(step - self.bar.n)
             if postfix:
                 shown = " ".join(f"{k}={v:.4g}" for k, v in postfix.items())
-                self.bar.set_postfix_str(f"{shown} (step {step})", refresh=False)
+                self.bar.set_postfix_str(f"{shown} (step {step}){self.evaluation}", refresh=False)
         elif step >= self.next_line or step == self.total:
             elapsed = time.perf_counter() - self.start_time
             rate = (step - self.start_step) / elapsed if elapsed > 0 else float("nan")
             extra = " ".join(f"{k}={v:.4g}" for k, v in postfix.items())
-            log.info("step %d/%d (%.1f it/s) %s", step, self.total, rate, extra)
+            log.info("step %d/%d (%.1f it/s) %s%s", step, self.total, rate, extra, self.evaluation)
             self.next_line = step + max(1, self.total // 10)
 
     def close(self) -> None:

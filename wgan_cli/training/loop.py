@@ -76,7 +76,7 @@ def fit(t: Trainer) -> dict[str, float]:
 
 
 def loop(t: Trainer, tracker: Tracker | None, stop: StopRequests) -> dict[str, float]:
-    tasks = periodic_tasks(t, "W1~" if t.critic_is_w1 else "gap")
+    tasks = periodic_tasks(t, "critic W1~" if t.critic_is_w1 else "critic gap")  # the training critic's batch value
     results: dict[str, float] = {}
     while t.step < t.cfg.steps:
         stats = t.train_step()

@@ -68,6 +68,7 @@ class Evaluate(Periodic):
             del results[key]  # a ratio logged only at some evaluations must not outlive them
         results.update(t.evaluate(tracker))
         t.best["w1/exact"] = min(results["w1/exact"], t.best.get("w1/exact", float("inf")))
+        tracker.progress.evaluated(t.step, {"exact": results["w1/exact"], "floor": results["w1/noise_floor"]})
         t.note_quality(results)
 
 
