@@ -78,3 +78,13 @@ def own_thread_count():
     yield
     if torch.get_num_threads() != before:
         torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def outputs_stay_untouched():
+    """Tests write under temporary dirs only: the clone's outputs/ is the user's."""
+    outputs = Path(__file__).resolve().parents[1] / "outputs"
+    before = set(outputs.rglob("*")) if outputs.is_dir() else set()
+    yield
+    added = (set(outputs.rglob("*")) if outputs.is_dir() else set()) - before
+    assert not added, f"tests wrote into {outputs}: {sorted(str(p) for p in added)[:5]}"

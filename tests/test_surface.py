@@ -22,7 +22,7 @@ def without_torch(*args: str, comp_line: str | None = None) -> subprocess.Comple
                           timeout=120)
 
 
-def test_train_help_cfg_and_info_need_no_torch():
+def test_train_help_cfg_and_info_need_no_torch(tmp_path):
     app_help = without_torch("train", "--help")
     assert app_help.returncode == 0, app_help.stderr
     assert "critic: clip, gp, lp, orthonormal, sinkhorn, sn, sn_ttur" in app_help.stdout
@@ -31,7 +31,7 @@ def test_train_help_cfg_and_info_need_no_torch():
     assert "weight: 10.0" in cfg.stdout and "name: cifar10" in cfg.stdout
     info = without_torch("train", "--info", "searchpath")
     assert info.returncode == 0 and "pkg://wgan_cli.configs" in info.stdout, info.stderr
-    typo = without_torch("train", "+stepz=3")
+    typo = without_torch("train", "+stepz=3", f"hydra.run.dir={tmp_path / 'typo'}")
     assert typo.returncode != 0 and typo.stderr.strip() == "wgan-cli: error: stepz: no such key; did you mean steps?"
 
 
