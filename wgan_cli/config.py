@@ -67,6 +67,7 @@ class FidConfig:
     reference_n: int = 10000  # real images for the reference statistics (cached)
     batch: int = 100  # images per feature-extraction batch
     kid: bool = False  # also KID (subsets of up to 1000, 100 subsets)
+    prdc: bool = False  # also precision, recall (k 3), density and coverage (k 5) on the same features
     weights: str = ""  # Inception weights file; "" = search the usual places
     download: bool = False  # download the weights if none are found
     cache_dir: str = ""  # reference statistics cache; "" = ~/.cache/wgan-cli/fid_stats

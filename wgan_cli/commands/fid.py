@@ -50,6 +50,11 @@ def parser() -> argparse.ArgumentParser:
                    f"(default {DEFAULT_SAMPLES} generated; every image of a folder or dataset)")
     p.add_argument("--save-stats", metavar="OUT.npz", help="write A's statistics (mu, sigma, n) to this file")
     p.add_argument("--kid", action="store_true", help="also the Kernel Inception Distance (needs images on both sides)")
+    p.add_argument("--prdc", action="store_true",
+                   help="also precision, recall, density and coverage on the same features (needs images on both sides)")
+    p.add_argument("--k", type=int, default=None,
+                   help="--prdc: nearest neighbours (default 3 for precision and recall, 5 for density and coverage)")
+    p.add_argument("--json", action="store_true", help="print one JSON object with every value and the protocol")
     p.add_argument("--batch", type=int, default=100, help="images per Inception batch (default 100)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
     p.add_argument("--seed", type=int, default=0, help="noise seed for generated images (default 0)")
@@ -64,7 +69,11 @@ def parser() -> argparse.ArgumentParser:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = parser()
     args = p.parse_args(argv)
-    if args.save_stats is not None and not args.save_stats.endswith(".npz"):
+    if args.k is not None and args.k < 1:
+        p.error(f"--k {args.k}: the number of nearest neighbours must be >= 1")
+    if args.k is not None and not args.prdc:
+        p.error("--k goes with --prdc")
+    if args.save_stats is not None and not args.save_stats.endswith(".npz") and not Path(args.save_stats).is_dir():
         p.error(f"--save-stats {args.save_stats!r}: give a file name ending in .npz")
     if args.b is None and not args.save_stats:
         p.error("give two sources A B, or one with --save-stats OUT.npz")
@@ -121,7 +130,7 @@ def dataset_source(spec: str, extractor, args: argparse.Namespace) -> Source:  #
     stats, cached = cached_statistics(
         reference_key(cfg.data, len(images), images.shape[-1]),
         Path(args.cache_dir) if args.cache_dir else default_cache_dir(),
-        lambda: features_of(extractor, images, args.batch), keep_features=args.kid,
+        lambda: features_of(extractor, images, args.batch), keep_features=keeps_features(args),
     )
     how = "statistics loaded from cache" if cached else "statistics computed and cached"
     split = cfg.data.split
@@ -204,11 +213,14 @@ def run(args: argparse.Namespace) -> None:
     threads.apply(args.threads, threads.LARGE, key="--threads")  # Inception: 11 GFLOP an image
     extractor = FeatureExtractor(args.weights, args.download, resolve_device(args.device))
     a = load_source(args.a, extractor, args)
+    result: dict = {"a": a.label}
+    say = (lambda line: None) if args.json else print  # --json: one object at the end, nothing else
     if args.save_stats:
         out = Path(args.save_stats).expanduser()
-        keep = a.features.float().cpu().numpy() if args.kid and a.features is not None else None
+        keep = a.features.float().cpu().numpy() if keeps_features(args) and a.features is not None else None
         Statistics(a.stats.mu, a.stats.sigma, a.stats.n, keep).save(out)
-        print(f"saved statistics of A to {out}")
+        result["saved_stats"] = str(out)
+        say(f"saved statistics of A to {out}")
     lines = [f"A: {a.label}"]
     if args.b is not None:
         b = load_source(args.b, extractor, args)
@@ -216,20 +228,56 @@ def run(args: argparse.Namespace) -> None:
         generated = next((s for s in (a, b) if s.generated), None)
         split = next((s.split for s in (a, b) if s.split), None)
         protocol = protocol_tag(generated.stats.n, split).split("/")[1] if generated and split else "custom"
-        print(f"fid: {value:.4f}")
+        result.update(b=b.label, fid=value, protocol=protocol)
+        say(f"fid: {value:.4f}")
         if args.kid:
             if a.features is None or b.features is None:
                 raise UserError("--kid needs features on both sides; a statistics .npz has only mu and sigma")
             mean, std = kid(a.features, b.features)
-            print(f"kid: {mean:.6f} +- {std:.6f}")
+            result["kid"] = {"mean": mean, "std": std}
+            say(f"kid: {mean:.6f} +- {std:.6f}")
+        if args.prdc:
+            result["prdc"] = fidelity_and_diversity(a, b, args)
+            say("  ".join(f"{k}: {v:.4f}" for k, v in result["prdc"].items() if k not in ("real", "k")) +
+                f"  (k {result['prdc']['k']}; the real side: {result['prdc']['real']})")
         lines += [f"B: {b.label}", f"protocol: {protocol}"]
     if extractor.head is not None and a.generated:
         mean, std = inception_score(extractor.class_logits(a.features))
-        print(f"is (A): {mean:.3f} +- {std:.3f}")
+        result["is"] = {"mean": mean, "std": std}
+        say(f"is (A): {mean:.3f} +- {std:.3f}")
     elif extractor.head is None:
         lines.append("is: not computed (these weights have no classifier head)")
     lines.append(f"features: {EXTRACTOR}; weights: {extractor.source}")
-    print("\n".join(lines))
+    result.update(features=EXTRACTOR, weights=extractor.source)
+    if args.json:
+        import json
+
+        print(json.dumps(result, indent=2))
+    else:
+        print("\n".join(lines))
+
+
+def keeps_features(args: argparse.Namespace) -> bool:
+    """KID and PRDC need the features themselves, not only their statistics."""
+    return args.kid or args.prdc
+
+
+def fidelity_and_diversity(a: Source, b: Source, args: argparse.Namespace) -> dict:
+    """Precision, recall, density and coverage on the Inception features; the real side is the one
+    not generated from a checkpoint (B when both or neither are)."""
+    from wgan_cli.metrics.prdc import K_DC, K_PR, prdc
+
+    if a.features is None or b.features is None:
+        raise UserError("--prdc needs features on both sides; a statistics .npz has only mu and sigma "
+                        "(--save-stats with --prdc keeps them)")
+    real, fake, side = (a, b, "A") if b.generated and not a.generated else (b, a, "B")
+    k_pr, k_dc = (args.k, args.k) if args.k else (K_PR, K_DC)
+    for source in (real, fake):
+        if len(source.features) <= max(k_pr, k_dc):
+            raise UserError(f"--prdc: {source.label} has {len(source.features)} images; k = {max(k_pr, k_dc)} "
+                            f"nearest neighbours need at least {max(k_pr, k_dc) + 1}")
+    values = prdc(real.features, fake.features, k_pr=k_pr, k_dc=k_dc)
+    return {**vars(values), "k": f"{k_pr} (precision, recall), {k_dc} (density, coverage)", "real": side}
 
 
 def main() -> None:

@@ -1,6 +1,8 @@
 """FID during training: reference statistics of the training images (cached per dataset, split,
 size, N and extractor), and the generated images' every ``fid.every`` steps, logged as
-``fid/fid<N>_<split>`` (with ``fid/kid...`` and ``fid/is...`` when asked for and possible)."""
+``fid/fid<N>_<split>`` (with ``fid/kid...``, ``fid/is...`` and, with ``fid.prdc``,
+``fid/precision...``, ``fid/recall...``, ``fid/density...``, ``fid/coverage...`` when asked for and
+possible)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from wgan_cli.metrics.fid import (
     Statistics, cached_statistics, default_cache_dir, features_of, fid, inception_score, kid, protocol_tag,
 )
 from wgan_cli.metrics.inception import EXTRACTOR, EXTRACTOR_ID, FeatureExtractor
+from wgan_cli.metrics.prdc import K_DC, K_PR, prdc
 
 log = logging.getLogger("wgan_cli")
 
@@ -43,17 +46,22 @@ class FidMonitor:
         if self.extractor.head is None:
             log.info("IS not logged: these Inception weights have no classifier head")
         images = data.reference_images(cfg.fid.reference_n)
+        if cfg.fid.prdc and min(len(images), self.n) <= K_DC:
+            raise ConfigError(f"fid.prdc=true: {len(images)} reference and {self.n} generated images; density and "
+                              f"coverage need more than {K_DC} on each side (fid.reference_n, fid.num_samples)")
         self.reference, cached = cached_statistics(
             reference_key(cfg.data, len(images), images.shape[-1]),
             Path(cfg.fid.cache_dir or default_cache_dir()),
             lambda: features_of(self.extractor, images, self.cfg.batch),
-            keep_features=cfg.fid.kid,
+            keep_features=cfg.fid.kid or cfg.fid.prdc,
         )
         log.info("FID reference statistics (%d images) %s", len(images), "loaded from cache" if cached else "computed")
         split = cfg.data.get("split", "train")
         self.protocol = (
             f"{self.tag}: {self.n} generated images vs {self.reference.n} {cfg.data.name} {split}-split images "
             f"at {images.shape[-1]}px; features: {EXTRACTOR}; weights: {self.extractor.source}"
+            + (f"; precision and recall with k = {K_PR}, density and coverage with k = {K_DC} nearest "
+               "neighbours, on the same features" if cfg.fid.prdc else "")
         )
 
     def rng(self, step: int) -> torch.Generator:
@@ -74,6 +82,9 @@ class FidMonitor:
         scores = {self.tag: fid(Statistics.of(feats), self.reference)}
         if self.cfg.kid:
             scores[self.tag.replace("fid/fid", "fid/kid", 1)] = kid(feats, self.reference.features)[0]
+        if self.cfg.prdc:
+            for name, value in vars(prdc(self.reference.features, feats)).items():
+                scores[self.tag.replace("fid/fid", f"fid/{name}", 1)] = value
         if self.extractor.head is not None:
             scores[self.tag.replace("fid/fid", "fid/is", 1)] = inception_score(self.extractor.class_logits(feats))[0]
         return scores

@@ -6,6 +6,8 @@
     w1/exact       = W1 between the same samples (POT's network simplex, Euclidean cost)
     w1/noise_floor = W1 between two independent real draws: what a perfect generator gets
     w1/sliced      = sliced W1 over eval.projections random directions (a lower bound)
+    prdc/precision, prdc/recall, prdc/density, prdc/coverage = fidelity and diversity apart, on the
+                     same points (vector data; metrics/prdc.py, k = 3 and 5)
 
 with the critic's gradient norms and empirical Lipschitz constant; and the pictures (the critic's
 field on 2-D data, a grid from the fixed noise on images). Its own random stream, seeded by
@@ -22,6 +24,7 @@ from torch import Tensor, nn
 
 from wgan_cli.critic.gp import interpolate
 from wgan_cli.metrics.lipschitz import empirical_lipschitz, gradient_norm_stats, spectral_bound
+from wgan_cli.metrics.prdc import K_DC, prdc
 from wgan_cli.metrics.w1 import exact_w1, sliced_w1
 from wgan_cli.plots import critic_field, sample_grid
 
@@ -70,6 +73,8 @@ def evaluate(t: Trainer, tracker: Tracker | None = None) -> dict[str, float]:
             "w1/noise_floor": exact_w1(real, real2),
             "w1/sliced": sliced_w1(real, fake, t.cfg.eval.projections, seed=t.step) if finite else float("inf"),
         }
+        if len(t.data.shape) == 1 and finite and n > K_DC:  # points: fidelity and diversity apart, no network
+            metrics.update(prdc(real, fake).as_dict("prdc/"))
         if t.strategy.has_network:
             metrics.update(lipschitz(D, real, fake, interpolate(real, fake, g)))
         if t.critic_is_w1:  # under hinge / NS losses (or a divergence penalty) the gap is no W1 estimate
