@@ -73,7 +73,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error(f"--k {args.k}: the number of nearest neighbours must be >= 1")
     if args.k is not None and not args.prdc:
         p.error("--k goes with --prdc")
-    if args.save_stats is not None and not args.save_stats.endswith(".npz") and not Path(args.save_stats).is_dir():
+    if args.save_stats is not None and not args.save_stats.endswith(".npz") and not (
+            args.save_stats.strip() and Path(args.save_stats).is_dir()):  # a folder: check_writable says so
         p.error(f"--save-stats {args.save_stats!r}: give a file name ending in .npz")
     if args.b is None and not args.save_stats:
         p.error("give two sources A B, or one with --save-stats OUT.npz")
