@@ -73,3 +73,17 @@ def test_fid_prdc_with_too_few_images_for_the_neighbourhoods_is_one_line(tmp_pat
     with pytest.raises(ConfigError) as caught:
         Trainer(cfg, tmp_path / "run")
     assert str(caught.value).startswith("fid.prdc=true: ") and "need more than 5 on each side" in str(caught.value)
+
+
+def test_precision_and_recall_equal_torch_fidelitys_away_from_ties():
+    """torch-fidelity counts a point on a ball's boundary as inside (<=), prdc and we do not (<):
+    equal wherever no distance ties a radius, as with continuous features."""
+    from torch_fidelity.metric_prc import prc_features_to_metric
+
+    g = torch.Generator().manual_seed(1)
+    real, fake = torch.randn(300, 32, generator=g, dtype=torch.float64), torch.randn(250, 32, generator=g,
+                                                                                       dtype=torch.float64) + 0.4
+    theirs = prc_features_to_metric(fake, real, prc_neighborhood=3, prc_batch_size=10000, save_cpu_ram=False,
+                                    verbose=False)
+    ours = prdc(real, fake)
+    assert (ours.precision, ours.recall) == pytest.approx((theirs["precision"], theirs["recall"]), abs=1e-6)
