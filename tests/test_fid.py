@@ -293,8 +293,8 @@ def test_training_logs_fid_with_its_protocol_and_keeps_the_best_checkpoint(tmp_p
 
 
 @pytest.mark.slow
-def test_fid_during_training_needs_image_data() -> None:
-    result = run_cli("train", "fid.every=10", "steps=1")
+def test_fid_during_training_needs_image_data(tmp_path) -> None:
+    result = run_cli("train", "fid.every=10", "steps=1", cwd=tmp_path)
     assert result.returncode == 2 and "FID needs image data" in result.stderr
 
 

@@ -396,7 +396,7 @@ def test_digits_run_logs_a_fixed_sample_grid_and_labels_a_non_wasserstein_gap(tm
 
 @pytest.mark.slow
 def test_missing_cifar_files_through_the_cli_is_one_line(tmp_path):
-    result = run_cli("train", "data=cifar10", "model=cnn32", f"data.root={tmp_path}", "steps=1")
+    result = run_cli("train", "data=cifar10", "model=cnn32", f"data.root={tmp_path}", "steps=1", cwd=tmp_path)
     assert result.returncode != 0
     assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
     assert "data.download=true" in result.stderr and str(tmp_path) in result.stderr
