@@ -82,6 +82,11 @@ def test_report_groups_by_the_varied_override_and_matches_the_events(sweep, tmp_
     steps = [q["step"] for q in reached if q["step"] is not None]
     assert rows[1e-4]["reached bar"] == f"{len(steps)}/2" and rows[1e9]["reached bar"] == "0/2"
     assert rows[1e-4]["steps to bar"] == (pytest.approx(np.mean(steps)) if steps else None)
+    precision = [json.loads((job / "summary.json").read_text())["final"]["prdc/precision"]
+                 for job in sorted(root.iterdir())
+                 if job.is_dir() and "optim.lr_d=0.0001" in (job / ".hydra" / "overrides.yaml").read_text()]
+    assert rows[1e-4]["prdc/precision mean"] == pytest.approx(np.mean(precision), rel=1e-9)
+    assert rows[1e9]["prdc/precision mean"] is None  # the diverged jobs have no final values
     assert out["quality_bar"] == "w1/exact <= 2 x w1/noise_floor"
     assert rows[1e-4]["w1/exact mean"] == pytest.approx(np.mean(finals), rel=1e-6)
     assert rows[1e-4]["w1/exact std"] == pytest.approx(np.std(finals, ddof=1), rel=1e-6)
@@ -89,7 +94,8 @@ def test_report_groups_by_the_varied_override_and_matches_the_events(sweep, tmp_
     markdown = run_cli("report", str(root), "--out", str(tmp_path / "m.png")).stdout.splitlines()
     assert markdown[0].startswith("| optim.lr_d | runs | failed | killed | w1/exact mean | w1/exact std |")
     csv_lines = run_cli("report", str(root), "--format", "csv", "--out", str(tmp_path / "c.png")).stdout.splitlines()
-    assert csv_lines[0] == ("optim.lr_d,runs,failed,killed,w1/exact mean,w1/exact std,reached bar,steps to bar,"
+    assert csv_lines[0] == ("optim.lr_d,runs,failed,killed,w1/exact mean,w1/exact std,prdc/precision mean,"
+                            "prdc/recall mean,prdc/density mean,prdc/coverage mean,reached bar,steps to bar,"
                             "seconds to bar") and len(csv_lines) == 3
     assert out["jobs"] == out["expected_jobs"] == 4 and out["warnings"] == []
 

@@ -3,7 +3,8 @@
 Reads each job of a multirun dir (its ``summary.json`` and, through TensorBoard's
 ``EventAccumulator``, its event files), groups the jobs by the overrides that vary across the
 sweep (seeds pooled), and prints one row per combination: the varied keys, runs, failed runs,
-the final metric's mean and standard deviation (ddof 1) over seeds, and, where the runs have a
+the final metric's mean and standard deviation (ddof 1) over seeds, the means of precision,
+recall, density and coverage where the runs logged them, and, where the runs have a
 quality bar (``summary.json``'s ``time_to_quality``), how many met it and how fast. Writes a PNG with one
 curve per combination (mean, band = min..max over seeds) against generator steps and against
 wall-clock time.
@@ -15,6 +16,7 @@ import argparse
 import csv
 import io
 import json
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -110,7 +112,8 @@ def collect(sweep: Path, metric: str) -> dict[str, Any]:
             final = points[-1][2]
         jobs.append({"dir": job, "overrides": overrides_of(job), "status": status,
                      "reason": (summary or {}).get("reason", ""), "curve": points, "final": final,
-                     "quality": (summary or {}).get("time_to_quality") or {}})
+                     "quality": (summary or {}).get("time_to_quality") or {},
+                     "finals": ((summary or {}).get("final") or {}) if status == "completed" else {}})
     stopped = [j["dir"].name for j in jobs if j["status"] in STOPPED]
     if stopped:
         warnings.append(f"{len(stopped)} job(s) without a final result (killed, interrupted or running): {', '.join(stopped)}")
@@ -135,6 +138,7 @@ def collect(sweep: Path, metric: str) -> dict[str, Any]:
             "killed": sum(j["status"] in STOPPED for j in members),
             f"{metric} mean": float(np.mean(finals)) if finals else None,
             f"{metric} std": float(np.std(finals, ddof=1)) if len(finals) > 1 else None,
+            **{f"{key} mean": mean_of(members, key) for key in fidelity_keys(jobs) if key != metric},
             **time_to_quality(members),
             "_members": members,
         })
@@ -145,6 +149,22 @@ def collect(sweep: Path, metric: str) -> dict[str, Any]:
                 del row[key]
     return {"metric": metric, "varied": varied, "rows": rows, "also_differ": also_differ(groups, varied),
             "jobs": len(jobs), "expected_jobs": expected, "warnings": warnings, "quality_bar": " | ".join(bars) or None}
+
+
+FIDELITY = re.compile(r"(prdc/|fid/)(precision|recall|density|coverage)\w*")
+
+
+def fidelity_keys(jobs: list[dict]) -> list[str]:
+    """Precision, recall, density and coverage tags the finished jobs logged (toys: prdc/*; images
+    with fid.prdc: fid/precision1k_train, ...), shown beside the chosen metric: fidelity and
+    diversity apart."""
+    return sorted({k for j in jobs for k in j["finals"] if FIDELITY.fullmatch(k)},
+                  key=lambda k: ("precision", "recall", "density", "coverage").index(FIDELITY.fullmatch(k)[2]))
+
+
+def mean_of(members: list[dict], key: str) -> float | None:
+    values = [j["finals"][key] for j in members if key in j["finals"]]
+    return float(np.mean(values)) if values else None
 
 
 QUALITY_COLUMNS = ("reached bar", "steps to bar", "seconds to bar")
