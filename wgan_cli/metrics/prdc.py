@@ -43,8 +43,9 @@ def _rows(n: int, cols: int, block_bytes: int) -> int:
     return max(1, min(n, block_bytes // (8 * max(1, cols))))
 
 
-def _as_tensor(x: Tensor | np.ndarray) -> Tensor:
-    return torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x).detach().cpu().double().flatten(1)
+def _as_tensor(x: Tensor | np.ndarray, device: torch.device) -> Tensor:
+    x = x.detach() if isinstance(x, Tensor) else torch.from_numpy(np.asarray(x))
+    return x.to(device=device, dtype=torch.float64).flatten(1)
 
 
 def kth_neighbour_radii(x: Tensor, k: int, block_bytes: int = BLOCK_BYTES) -> Tensor:
@@ -59,15 +60,18 @@ def prdc(real: Tensor | np.ndarray, fake: Tensor | np.ndarray, k_pr: int = K_PR,
          block_bytes: int = BLOCK_BYTES) -> PRDC:
     """The four metrics between two feature sets (rows are samples), precision and recall with
     ``k_pr`` neighbours, density and coverage with ``k_dc``."""
-    x, y = _as_tensor(real), _as_tensor(fake)
+    # on the GPU where either side already is (Inception features during training), else the CPU
+    device = next((v.device for v in (fake, real) if isinstance(v, Tensor) and v.device.type != "cpu"),
+                  torch.device("cpu"))
+    x, y = _as_tensor(real, device), _as_tensor(fake, device)
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"features of different sizes: {x.shape[1]} and {y.shape[1]}")
     radii_x = {k: kth_neighbour_radii(x, k, block_bytes) for k in {k_pr, k_dc}}
     radius_y = kth_neighbour_radii(y, k_pr, block_bytes)
-    on_real = torch.zeros(len(y), dtype=torch.bool)  # precision: y_j in some real ball
-    balls_holding = torch.zeros(len(y), dtype=torch.float64)  # density: how many real balls hold y_j
-    on_fake = torch.zeros(len(x), dtype=torch.bool)  # recall: x_i in some generated ball
-    nearest_fake = torch.empty(len(x), dtype=torch.float64)  # coverage: min_j |x_i - y_j|
+    on_real = torch.zeros(len(y), dtype=torch.bool, device=device)  # precision: y_j in some real ball
+    balls_holding = torch.zeros(len(y), dtype=torch.float64, device=device)  # density: real balls holding y_j
+    on_fake = torch.zeros(len(x), dtype=torch.bool, device=device)  # recall: x_i in some generated ball
+    nearest_fake = torch.empty(len(x), dtype=torch.float64, device=device)  # coverage: min_j |x_i - y_j|
     rows = _rows(len(x), len(y), block_bytes)
     for i in range(0, len(x), rows):
         d = torch.cdist(x[i:i + rows], y)
