@@ -95,8 +95,8 @@ def test_report_groups_by_the_varied_override_and_matches_the_events(sweep, tmp_
     assert markdown[0].startswith("| optim.lr_d | runs | failed | killed | w1/exact mean | w1/exact std |")
     csv_lines = run_cli("report", str(root), "--format", "csv", "--out", str(tmp_path / "c.png")).stdout.splitlines()
     assert csv_lines[0] == ("optim.lr_d,runs,failed,killed,w1/exact mean,w1/exact std,prdc/precision mean,"
-                            "prdc/recall mean,prdc/density mean,prdc/coverage mean,reached bar,steps to bar,"
-                            "seconds to bar") and len(csv_lines) == 3
+                            "prdc/recall mean,prdc/density mean,prdc/coverage mean,toy/modes mean,"
+                            "toy/high_quality mean,reached bar,steps to bar,seconds to bar") and len(csv_lines) == 3
     assert out["jobs"] == out["expected_jobs"] == 4 and out["warnings"] == []
 
 

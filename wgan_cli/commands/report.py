@@ -151,15 +151,18 @@ def collect(sweep: Path, metric: str) -> dict[str, Any]:
             "jobs": len(jobs), "expected_jobs": expected, "warnings": warnings, "quality_bar": " | ".join(bars) or None}
 
 
-FIDELITY = re.compile(r"(prdc/|fid/)(precision|recall|density|coverage)\w*")
+FIDELITY = re.compile(r"(prdc/|fid/|toy/)(precision|recall|density|coverage|modes|high_quality)\w*")
+
+
+ORDER = ("precision", "recall", "density", "coverage", "modes", "high_quality")
 
 
 def fidelity_keys(jobs: list[dict]) -> list[str]:
     """Precision, recall, density and coverage tags the finished jobs logged (toys: prdc/*; images
-    with fid.prdc: fid/precision1k_train, ...), shown beside the chosen metric: fidelity and
-    diversity apart."""
+    with fid.prdc: fid/precision1k_train, ...) and the mixtures' modes captured and high-quality
+    share (toy/*), shown beside the chosen metric: fidelity and diversity apart."""
     return sorted({k for j in jobs for k in j["finals"] if FIDELITY.fullmatch(k)},
-                  key=lambda k: ("precision", "recall", "density", "coverage").index(FIDELITY.fullmatch(k)[2]))
+                  key=lambda k: (ORDER.index(FIDELITY.fullmatch(k)[2]), k))
 
 
 def mean_of(members: list[dict], key: str) -> float | None:

@@ -41,6 +41,13 @@ class MixtureSource(ToySource):
         idx = torch.randint(len(self.centers), (n,), device=self.device, generator=generator)
         return self.centers[idx] + self._noise(n, generator)
 
+    def mode_coverage(self, samples: Tensor) -> dict[str, float]:
+        """Modes captured and the share of high-quality samples (``metrics/modes.py``), in the
+        samples' scale."""
+        from wgan_cli.metrics.modes import mode_coverage
+
+        return mode_coverage(samples, self.centers / self.cfg.scale, self.cfg.std / self.cfg.scale)
+
 
 @DATASETS.register("gaussians8", ToyConfig)
 class Gaussians8(MixtureSource):

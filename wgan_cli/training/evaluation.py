@@ -8,6 +8,8 @@
     w1/sliced      = sliced W1 over eval.projections random directions (a lower bound)
     prdc/precision, prdc/recall, prdc/density, prdc/coverage = fidelity and diversity apart, on the
                      same points (vector data; metrics/prdc.py, k = 3 and 5)
+    toy/modes, toy/high_quality = modes captured and the share of samples within 3 standard
+                     deviations of their nearest mode (the gaussian mixtures; metrics/modes.py)
 
 with the critic's gradient norms and empirical Lipschitz constant; and the pictures (the critic's
 field on 2-D data, a grid from the fixed noise on images). Its own random stream, seeded by
@@ -75,6 +77,8 @@ def evaluate(t: Trainer, tracker: Tracker | None = None) -> dict[str, float]:
         }
         if len(t.data.shape) == 1 and finite and n > K_DC:  # points: fidelity and diversity apart, no network
             metrics.update(prdc(real, fake).as_dict("prdc/"))
+        if hasattr(t.data, "mode_coverage") and finite:  # a mixture of gaussians: modes captured
+            metrics.update(t.data.mode_coverage(fake))
         if t.strategy.has_network:
             metrics.update(lipschitz(D, real, fake, interpolate(real, fake, g)))
         if t.critic_is_w1:  # under hinge / NS losses (or a divergence penalty) the gap is no W1 estimate
