@@ -49,6 +49,19 @@ class EvalConfig:
 
 
 @dataclass
+class ProbeConfig:
+    """A held-out 1-Lipschitz critic that only measures: w1/probe (wgan_cli/training/probe.py)."""
+
+    every: int = 0  # generator steps between fits (and at the end); 0 = off
+    updates: int = 300  # Adam steps per fit, each on a fresh draw (the fit is warm-started)
+    batch: int = 256  # samples per side of each draw
+    n: int = 2000  # held-out samples per side for the reading
+    width: int = 128
+    depth: int = 3
+    lr: float = 2e-3
+
+
+@dataclass
 class EmaConfig:
     """Exponential moving average of the generator's weights, theta_ema <- d theta_ema + (1 - d) theta.
 
@@ -115,6 +128,7 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     ema: EmaConfig = field(default_factory=EmaConfig)
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
     fid: FidConfig = field(default_factory=FidConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -222,6 +236,11 @@ def validate(cfg: Any) -> None:
     require(cfg.eval.every >= 0, "eval.every", cfg.eval.every, "must be >= 0 (0 = only at the end)")
     require(cfg.eval.n >= 2, "eval.n", cfg.eval.n, "must be an integer >= 2")
     require(cfg.eval.projections >= 1, "eval.projections", cfg.eval.projections, "must be an integer >= 1")
+    require(cfg.probe.every >= 0, "probe.every", cfg.probe.every, "must be >= 0 (0 = off)")
+    for key in ("updates", "batch", "width", "depth"):
+        require(cfg.probe[key] >= 1, f"probe.{key}", cfg.probe[key], "must be an integer >= 1")
+    require(cfg.probe.n >= 2, "probe.n", cfg.probe.n, "must be an integer >= 2 (a mean and its standard error)")
+    require(0 < cfg.probe.lr < math.inf, "probe.lr", cfg.probe.lr, "must be a finite number > 0")
     require(0 <= cfg.ema.decay < 1, "ema.decay", cfg.ema.decay, "must be in [0, 1) (0 = off)")
     require(cfg.ema.start >= 0, "ema.start", cfg.ema.start, "must be an integer >= 0")
     require(cfg.fid.every >= 0, "fid.every", cfg.fid.every, "must be >= 0 (0 = off)")

@@ -2,7 +2,7 @@
 
 A task is due every ``every`` generator steps and at the last step (``every = 0``: only at the
 end); the checkpoint is also due when a signal asks the run to stop. The loop runs the due tasks in
-this order: losses, evaluation, FID, the config's ``tasks`` (metrics from other packages: a
+this order: losses, evaluation, the probe, FID, the config's ``tasks`` (metrics from other packages: a
 ``Task`` subclass registered in ``TASKS``, see docs/extending.md), checkpoint.
 """
 
@@ -90,6 +90,18 @@ class Fid(Periodic):
             save_checkpoint(t, best=True)
 
 
+class MeasureWithProbe(Periodic):
+    """``w1/probe``: the held-out critic's reading (``training/probe.py``), after the evaluation."""
+
+    key = "probe.every"
+    busy = "probe"
+
+    def run(self, t, tracker, stats, results) -> None:  # noqa: ANN001 - as Periodic.run
+        values = t.probe.measure(t.data, t.sampler, t.noise)
+        tracker.scalars(values, t.step)
+        results.update(values)
+
+
 class Checkpoint(Periodic):
     """``checkpoints/last.pt``: also when a signal asks the run to stop."""
 
@@ -167,6 +179,8 @@ def periodic_tasks(t: Trainer, gap_label: str) -> list[Periodic]:
     """The run's tasks, in the order they run within a step."""
     cfg = t.cfg
     tasks: list[Periodic] = [LogLosses(cfg.log_every, gap_label), Evaluate(cfg.eval.every)]
+    if t.probe is not None:
+        tasks.append(MeasureWithProbe(cfg.probe.every))
     if t.fid is not None:
         tasks.append(Fid(cfg.fid.every))
     tasks.extend(TASKS.build(node) for node in task_configs(cfg))

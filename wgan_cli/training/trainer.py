@@ -35,6 +35,7 @@ from wgan_cli.resume import hydra_record, starting_checkpoint
 from wgan_cli.rundir import RunDir
 from wgan_cli.training import evaluation, loop, quality, state
 from wgan_cli.training.components import Diverged, check_shardable, make_optimizer, make_scheduler, update_ema, value
+from wgan_cli.training.probe import Probe
 from wgan_cli.training.step import Step
 
 FIXED_SAMPLES = 64  # the fixed noise batch behind ``samples/fixed``
@@ -116,12 +117,21 @@ class Trainer:
         self.quality: dict[str, float] = {}  # step and training seconds at which the run met its bar
         self.seconds_before, self.started = 0.0, None  # training seconds of earlier attempts; this one's start
         self.changed_on_resume: list[str] = []  # "key old -> new" for each key this resume changed
+        self.probe = self.make_probe()
         self.resumed_from = starting_checkpoint(cfg, self.run_dir)
         if self.resumed_from is not None:
             state.resume(self, self.resumed_from)
         with threads.during(threads.LARGE, self.threads_auto):  # the reference statistics: Inception
             self.fid = FidMonitor(cfg, self.data, self.device) if cfg.fid.every and self.shard.is_main else None
         self.run_updates = self.updates if self.graph_off else StepGraph(self.updates, [self.rng])
+
+    def make_probe(self) -> Probe | None:
+        """The measuring critic of ``probe.every`` (rank 0 only), or None."""
+        if not self.cfg.probe.every or not self.shard.is_main:
+            return None
+        require(len(self.data.shape) == 1, "probe.every", self.cfg.probe.every,
+                "the probe measures vector data (the toys) so far; set probe.every=0 for images")
+        return Probe(self.cfg.probe, self.data.shape[0], self.device, self.cfg.seed)
 
     @property
     def quality_bar(self) -> str | None:

@@ -1,0 +1,80 @@
+"""The probe: a held-out 1-Lipschitz critic that only measures (wgan_cli/training/probe.py)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import FAST, compose_config
+from torch import nn
+
+from wgan_cli.errors import ConfigError
+from wgan_cli.training import Trainer
+
+PROBE = ["probe.every=3", "probe.updates=20", "probe.n=64", "probe.batch=32", "probe.width=16"]
+RUN = [*FAST, "steps=6", "eval.every=3", "checkpoint.every=3", "optim.decay=none"]
+
+
+def weights(t: Trainer) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in (*t.G.parameters(), *t.D.parameters())]
+
+
+def test_training_is_bitwise_the_same_with_the_probe_on_or_off(tmp_path):
+    off = Trainer(compose_config(*RUN), tmp_path / "off")
+    off.fit()
+    on = Trainer(compose_config(*RUN, *PROBE), tmp_path / "on")
+    metrics = on.fit()
+    assert all(torch.equal(a, b) for a, b in zip(weights(off), weights(on)))
+    assert torch.equal(off.rng.get_state(), on.rng.get_state())
+    assert "w1/probe" in metrics and "w1/probe" not in off.fit()
+    assert metrics["lipschitz/probe"] <= 1 + 1e-3  # 1-Lipschitz by construction, after fitting
+    assert metrics["w1/probe_se"] > 0
+
+
+def test_a_resumed_run_with_the_probe_is_bitwise_the_uninterrupted_one(tmp_path):
+    straight = Trainer(compose_config(*RUN, *PROBE), tmp_path / "straight")
+    straight.fit()
+    Trainer(compose_config(*[a for a in RUN if a != "steps=6"], "steps=3", *PROBE), tmp_path / "cut").fit()
+    resumed = Trainer(compose_config(*RUN, *PROBE), tmp_path / "cut")
+    assert resumed.step == 3
+    resumed.fit()
+    assert all(torch.equal(a, b) for a, b in zip(weights(straight), weights(resumed)))
+    for a, b in zip(straight.probe.net.parameters(), resumed.probe.net.parameters()):
+        assert torch.equal(a, b)
+    assert torch.equal(straight.probe.held_out_rng.get_state(), resumed.probe.held_out_rng.get_state())
+
+
+class Identity(nn.Identity):
+    pass
+
+
+def test_the_probe_reads_the_length_of_a_shift_between_a_distribution_and_its_translate():
+    """W1(P, P + mu) = ||mu||: P is the 8 gaussians, the 'generator' draws P shifted by mu."""
+    from wgan_cli.data import DATASETS
+    from wgan_cli.training.probe import Probe
+
+    cfg = compose_config("probe.updates=400", "probe.n=2000", "probe.width=64")
+    data = DATASETS.build(cfg.data, torch.device("cpu"))
+    mu = torch.tensor([0.3, 0.4])  # ||mu|| = 0.5
+    probe = Probe(cfg.probe, 2, torch.device("cpu"), seed=0)
+    values = probe.measure(data, Identity(), lambda n, g: data.sample(n, g) + mu)
+    assert values["w1/probe"] == pytest.approx(0.5, rel=0.1)
+    assert values["w1/probe"] <= 0.5 + 3 * values["w1/probe_se"]  # a lower bound, up to its noise
+    assert values["lipschitz/probe"] <= 1 + 1e-3
+
+
+@pytest.mark.parametrize("override, message", [
+    ("probe.updates=-1", "probe.updates=-1: must be an integer >= 1"),
+    ("probe.n=1", "probe.n=1: must be an integer >= 2 (a mean and its standard error)"),
+    ("probe.every=-5", "probe.every=-5: must be >= 0 (0 = off)"),
+])
+def test_bad_probe_values_are_one_line(override, message):
+    from wgan_cli.config import validate
+
+    with pytest.raises(ConfigError) as caught:
+        validate(compose_config(override))
+    assert str(caught.value) == message
+
+
+def test_the_probe_on_images_says_what_it_measures_so_far(tmp_path):
+    with pytest.raises(ConfigError, match=r"^probe.every=500: the probe measures vector data"):
+        Trainer(compose_config("data=digits", "fid.every=0", "probe.every=500"), tmp_path)
