@@ -24,10 +24,11 @@ from wgan_cli.rundir import RunDir
 
 log = logging.getLogger("wgan_cli")
 
-def w1_layout(critic_is_w1: bool, critic_free: bool = False) -> dict:
+def w1_layout(critic_is_w1: bool, critic_free: bool = False, probe: bool = False) -> dict:
     """The custom-scalars charts: the bracket critic <= W1 <= exact (the exact W1 of n samples is
     biased up by about the noise floor; a 1-Lipschitz critic on held-out samples is a lower
-    bound), and the ratio critic / exact where it means something (exact >= 3x the floor)."""
+    bound), with the probe's held-out reading when it is on, and the ratio critic / exact where
+    it means something (exact >= 3x the floor); with the probe, critic / probe at every reading."""
     if critic_free:
         title = "Sinkhorn divergence (no critic network) vs exact W1 vs noise floor"
     elif critic_is_w1:
@@ -37,10 +38,15 @@ def w1_layout(critic_is_w1: bool, critic_free: bool = False) -> dict:
     # tags are regular expressions to TensorBoard (searched, not matched): anchored, so that
     # w1/critic does not also draw w1/critic_scaled
     critic_tag = "^w1/critic$" if critic_is_w1 else "^gap/critic$"
-    charts = {title: ["Multiline", [critic_tag, "^w1/exact$", "^w1/noise_floor$"]]}
+    if probe:
+        title = title.replace("<= W1", "<= probe <= W1", 1) if critic_is_w1 else title + " vs probe"
+    charts = {title: ["Multiline", [critic_tag, *(["^w1/probe$"] if probe else []), "^w1/exact$", "^w1/noise_floor$"]]}
     if critic_is_w1:
         charts["critic estimate / exact W1 (while exact >= 3x noise floor; 1 = the critic finds W1)"] = [
             "Multiline", ["^w1/critic_ratio$"]]
+        if probe:
+            charts["critic estimate / probe (at every probe reading; 1 = the critic measures what the probe does)"] = [
+                "Multiline", ["^w1/critic_probe_ratio$"]]
     return {"Wasserstein-1": charts}
 
 
@@ -49,12 +55,12 @@ class Tracker:
     event file, raised in the training thread at the next write, not a writer-thread traceback."""
 
     def __init__(self, run_dir: Path, total_steps: int, start_step: int = 0, critic_is_w1: bool = True,
-                 critic_free: bool = False) -> None:
+                 critic_free: bool = False, probe: bool = False) -> None:
         quiet_writer_threads()
         self.events = RunDir(run_dir).events
         with self.writing():
             self.writer = SummaryWriter(log_dir=str(self.events), purge_step=start_step + 1)  # a resume drops points logged after its checkpoint
-            self.writer.add_custom_scalars(w1_layout(critic_is_w1, critic_free))
+            self.writer.add_custom_scalars(w1_layout(critic_is_w1, critic_free, probe))
             if not critic_is_w1:
                 self.writer.add_text(
                     "gap/critic", "gap/critic is the critic's mean gap E f(real) - E f(fake) under a "

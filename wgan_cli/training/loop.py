@@ -47,7 +47,7 @@ def fit(t: Trainer) -> dict[str, float]:
     tracker = None
     if t.shard.is_main:  # under torchrun rank 0 alone logs, evaluates and checkpoints
         tracker = Tracker(t.run_dir, cfg.steps, t.step, critic_is_w1=t.critic_is_w1,
-                          critic_free=not t.strategy.has_network)
+                          critic_free=not t.strategy.has_network, probe=t.probe is not None)
         if t.fid is not None:
             tracker.text("fid/protocol", t.fid.protocol, t.step)
         tracker.hparams(cfg, list(METRICS) + ([t.fid.tag] if t.fid is not None else []))

@@ -98,6 +98,8 @@ class MeasureWithProbe(Periodic):
 
     def run(self, t, tracker, stats, results) -> None:  # noqa: ANN001 - as Periodic.run
         values = t.probe.measure(t.data, t.sampler, t.noise)
+        if t.critic_is_w1 and "w1/critic" in results and values["w1/probe"] > 0:  # an evaluation at this step
+            values["w1/critic_probe_ratio"] = results["w1/critic"] / values["w1/probe"]
         tracker.scalars(values, t.step)
         results.update(values)
 
