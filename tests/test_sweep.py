@@ -87,6 +87,7 @@ def test_report_groups_by_the_varied_override_and_matches_the_events(sweep, tmp_
                  if job.is_dir() and "optim.lr_d=0.0001" in (job / ".hydra" / "overrides.yaml").read_text()]
     assert rows[1e-4]["prdc/precision mean"] == pytest.approx(np.mean(precision), rel=1e-9)
     assert rows[1e9]["prdc/precision mean"] is None  # the diverged jobs have no final values
+    assert "critic~w1/exact spearman mean" not in rows[1e-4]  # two evaluations a run: no rank correlation
     assert out["quality_bar"] == "w1/exact <= 2 x w1/noise_floor"
     assert rows[1e-4]["w1/exact mean"] == pytest.approx(np.mean(finals), rel=1e-6)
     assert rows[1e-4]["w1/exact std"] == pytest.approx(np.std(finals, ddof=1), rel=1e-6)
@@ -232,3 +233,11 @@ def test_report_trusts_summaries_and_names_killed_missing_and_truncated_jobs(tmp
     assert first["w1/exact mean"] == pytest.approx(np.mean([truth["0"], truth["2"]]), rel=1e-6)
     assert rows["/tmp/b"]["runs"] == 2 and rows["/tmp/b"]["killed"] == 0  # jobs 3 and 4; 5 never started
     assert "Glyph" not in report.stderr and report.stderr.count("warning: ") == 3, report.stderr
+
+
+def test_report_averages_each_groups_rank_correlation_between_critic_and_quality():
+    from wgan_cli.commands.report import references, spearman_mean
+
+    jobs = [{"spearman": {"w1/exact": 0.9, "w1/probe": None}}, {"spearman": {"w1/exact": 0.7}}, {"spearman": {}}]
+    assert references(jobs) == ["w1/exact"]
+    assert spearman_mean(jobs, "w1/exact") == pytest.approx(0.8) and spearman_mean(jobs[2:], "w1/exact") is None

@@ -159,6 +159,13 @@ def test_time_to_quality_survives_a_resume_and_reaches_the_summary(tmp_path):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["steps"] == 350
     assert summary["time_to_quality"] == reached
+    from scipy.stats import spearmanr
+
+    logged = scalars(run_dir)  # both attempts' evaluations: 25, 50, ..., 350
+    tracks = summary["critic_tracks_quality"]
+    assert tracks["critic"] == "w1/critic" and tracks["evaluations"] == len(logged["w1/critic"]) == 14
+    expected = spearmanr([v for _, v in logged["w1/critic"]], [v for _, v in logged["w1/exact"]]).statistic
+    assert tracks["spearman"]["w1/exact"] == pytest.approx(expected, abs=1e-6)
 
 
 def test_images_have_a_quality_bar_only_with_a_fid_target():

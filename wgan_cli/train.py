@@ -116,7 +116,7 @@ def run(cfg: DictConfig) -> float:
     reason = f"the final evaluation is not finite: {', '.join(bad)}; last.pt holds the run" if bad else ""
     write_summary(run_dir, **record, status="diverged" if bad else "completed", reason=reason, steps=trainer.step,
                   wall_seconds=time.time() - start, final=metrics, best=trainer.best,
-                  time_to_quality=time_to_quality(trainer),
+                  time_to_quality=time_to_quality(trainer), critic_tracks_quality=critic_tracks_quality(trainer),
                   changed_on_resume=trainer.changed_on_resume)
     if bad:
         if in_sweep:
@@ -130,6 +130,13 @@ def time_to_quality(trainer) -> dict:  # noqa: ANN001 - a Trainer (torch is load
     from wgan_cli.training.quality import summary
 
     return summary(trainer.quality_bar, trainer.quality)
+
+
+def critic_tracks_quality(trainer) -> dict:  # noqa: ANN001 - a Trainer
+    from wgan_cli.training.evaluation import CRITIC_TAG
+    from wgan_cli.training.quality import tracking
+
+    return tracking(trainer.history, CRITIC_TAG[trainer.critic_is_w1])
 
 
 def keep_previous_record(run_dir: Path) -> None:

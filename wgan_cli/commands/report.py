@@ -113,7 +113,9 @@ def collect(sweep: Path, metric: str) -> dict[str, Any]:
         jobs.append({"dir": job, "overrides": overrides_of(job), "status": status,
                      "reason": (summary or {}).get("reason", ""), "curve": points, "final": final,
                      "quality": (summary or {}).get("time_to_quality") or {},
-                     "finals": ((summary or {}).get("final") or {}) if status == "completed" else {}})
+                     "finals": ((summary or {}).get("final") or {}) if status == "completed" else {},
+                     "spearman": (((summary or {}).get("critic_tracks_quality") or {}).get("spearman") or {})
+                     if status == "completed" else {}})
     stopped = [j["dir"].name for j in jobs if j["status"] in STOPPED]
     if stopped:
         warnings.append(f"{len(stopped)} job(s) without a final result (killed, interrupted or running): {', '.join(stopped)}")
@@ -139,6 +141,7 @@ def collect(sweep: Path, metric: str) -> dict[str, Any]:
             f"{metric} mean": float(np.mean(finals)) if finals else None,
             f"{metric} std": float(np.std(finals, ddof=1)) if len(finals) > 1 else None,
             **{f"{key} mean": mean_of(members, key) for key in fidelity_keys(jobs) if key != metric},
+            **{f"critic~{ref} spearman mean": spearman_mean(members, ref) for ref in references(jobs)},
             **time_to_quality(members),
             "_members": members,
         })
@@ -163,6 +166,17 @@ def fidelity_keys(jobs: list[dict]) -> list[str]:
     share (toy/*), shown beside the chosen metric: fidelity and diversity apart."""
     return sorted({k for j in jobs for k in j["finals"] if FIDELITY.fullmatch(k)},
                   key=lambda k: (ORDER.index(FIDELITY.fullmatch(k)[2]), k))
+
+
+def references(jobs: list[dict]) -> list[str]:
+    """The quality references the runs' critics were ranked against (summary.json's
+    ``critic_tracks_quality``): does the critic's estimate fall as quality improves?"""
+    return sorted({ref for j in jobs for ref, rho in j["spearman"].items() if rho is not None})
+
+
+def spearman_mean(members: list[dict], reference: str) -> float | None:
+    values = [j["spearman"][reference] for j in members if j["spearman"].get(reference) is not None]
+    return float(np.mean(values)) if values else None
 
 
 def mean_of(members: list[dict], key: str) -> float | None:

@@ -38,6 +38,7 @@ def state_dict(t: Trainer) -> dict[str, Any]:
         "best_fid": t.best_fid,
         "best": t.best,
         "quality": t.quality,
+        "history": {tag: [list(point) for point in points] for tag, points in t.history.items()},
         "probe": t.probe.state_dict() if t.probe is not None else None,
         "seconds": t.elapsed(),
         "skipped": t.skipped,
@@ -64,6 +65,7 @@ def load_state_dict(t: Trainer, state: dict[str, Any]) -> None:
     t.skipped = state.get("skipped", 0)
     t.best = dict(state.get("best", {}))
     t.quality = dict(state.get("quality", {}))
+    t.history = {tag: [(int(step), float(v)) for step, v in points] for tag, points in state.get("history", {}).items()}
     if t.probe is not None and state.get("probe") is not None:  # a probe turned on at resume starts afresh
         t.probe.load_state_dict(state["probe"])
     t.seconds_before = float(state.get("seconds", 0.0))

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from wgan_cli import threads
 from wgan_cli.schema.task import TASKS, task_configs
-from wgan_cli.training.evaluation import eval_mode
+from wgan_cli.training.evaluation import CRITIC_TAG, eval_mode
 from wgan_cli.training.state import save_checkpoint
 
 if TYPE_CHECKING:
@@ -70,6 +70,7 @@ class Evaluate(Periodic):
         t.best["w1/exact"] = min(results["w1/exact"], t.best.get("w1/exact", float("inf")))
         tracker.progress.evaluated(t.step, {"exact": results["w1/exact"], "floor": results["w1/noise_floor"]})
         t.note_quality(results)
+        t.remember(results, (CRITIC_TAG[t.critic_is_w1], "w1/exact"))
 
 
 class Fid(Periodic):
@@ -85,6 +86,7 @@ class Fid(Periodic):
         tracker.scalars(scores, t.step)
         results.update(scores)
         t.note_quality(results)
+        t.remember(scores, (t.fid.tag,))
         if scores[t.fid.tag] < t.best_fid:
             t.best_fid = t.best[t.fid.tag] = scores[t.fid.tag]
             save_checkpoint(t, best=True)
@@ -102,6 +104,7 @@ class MeasureWithProbe(Periodic):
             values["w1/critic_probe_ratio"] = results["w1/critic"] / values["w1/probe"]
         tracker.scalars(values, t.step)
         results.update(values)
+        t.remember(values, ("w1/probe",))
 
 
 class Checkpoint(Periodic):

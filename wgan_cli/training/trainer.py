@@ -115,6 +115,7 @@ class Trainer:
         self.best_fid = float("inf")
         self.best: dict[str, float] = {}  # the lowest w1/exact and FID over the evaluations so far
         self.quality: dict[str, float] = {}  # step and training seconds at which the run met its bar
+        self.history: dict[str, list[tuple[int, float]]] = {}  # (step, value) of the critic and quality at each reading
         self.seconds_before, self.started = 0.0, None  # training seconds of earlier attempts; this one's start
         self.changed_on_resume: list[str] = []  # "key old -> new" for each key this resume changed
         self.probe = self.make_probe()
@@ -147,6 +148,13 @@ class Trainer:
         fid_tag = self.fid.tag if self.fid is not None else None
         if not self.quality and quality.met(results, self.cfg, len(self.data.shape) == 1, fid_tag):
             self.quality = {"step": self.step, "seconds": round(self.elapsed(), 3)}
+
+    def remember(self, values: dict[str, float], tags: tuple[str, ...]) -> None:
+        """Keep the critic's estimate and the quality references of this reading (for the summary's
+        ``critic_tracks_quality``; saved in the checkpoint)."""
+        for tag in tags:
+            if tag in values:
+                self.history.setdefault(tag, []).append((self.step, float(values[tag])))
 
     def why_no_graph(self) -> str | None:
         """Why the generator steps run eagerly, or None when they replay as a CUDA graph."""
