@@ -1,5 +1,5 @@
 # Two commands set up a fresh machine:
-#   make demo   installs into .venv and runs the default demo (8 gaussians, about a minute on 2 CPU cores)
+#   make demo   installs into .venv and runs the default demo (8 gaussians, under a minute on 2 CPU cores)
 #   make test   installs into .venv and runs the test suite
 #   make test-fast   the fast tier: pytest -m 'not slow'
 PYTHON ?= python3

@@ -236,8 +236,8 @@ def test_report_trusts_summaries_and_names_killed_missing_and_truncated_jobs(tmp
 
 
 def test_report_averages_each_groups_rank_correlation_between_critic_and_quality():
-    from wgan_cli.commands.report import references, spearman_mean
+    from wgan_cli.commands.report import mean_of, references
 
     jobs = [{"spearman": {"w1/exact": 0.9, "w1/probe": None}}, {"spearman": {"w1/exact": 0.7}}, {"spearman": {}}]
     assert references(jobs) == ["w1/exact"]
-    assert spearman_mean(jobs, "w1/exact") == pytest.approx(0.8) and spearman_mean(jobs[2:], "w1/exact") is None
+    assert mean_of(jobs, "w1/exact", "spearman") == pytest.approx(0.8) and mean_of(jobs[2:], "w1/exact", "spearman") is None

@@ -130,6 +130,9 @@ def collect(sweep: Path, metric: str) -> dict[str, Any]:
     groups: dict[tuple, list[dict]] = {}
     for j in jobs:
         groups.setdefault(tuple(j["overrides"].get(k, "") for k in varied), []).append(j)
+    companions = [key for key in fidelity_keys(jobs) if key != metric]
+    refs = references(jobs)
+    bars = sorted({j["quality"]["bar"] for j in jobs if j["quality"].get("bar")})
     rows = []
     for combo, members in groups.items():
         finals = [j["final"] for j in members if j["final"] is not None]
@@ -140,16 +143,11 @@ def collect(sweep: Path, metric: str) -> dict[str, Any]:
             "killed": sum(j["status"] in STOPPED for j in members),
             f"{metric} mean": float(np.mean(finals)) if finals else None,
             f"{metric} std": float(np.std(finals, ddof=1)) if len(finals) > 1 else None,
-            **{f"{key} mean": mean_of(members, key) for key in fidelity_keys(jobs) if key != metric},
-            **{f"critic~{ref} spearman mean": spearman_mean(members, ref) for ref in references(jobs)},
-            **time_to_quality(members),
+            **{f"{key} mean": mean_of(members, key) for key in companions},
+            **{f"critic~{ref} spearman mean": mean_of(members, ref, "spearman") for ref in refs},
+            **(time_to_quality(members) if bars else {}),
             "_members": members,
         })
-    bars = sorted({j["quality"]["bar"] for j in jobs if j["quality"].get("bar")})
-    if not bars:
-        for row in rows:
-            for key in QUALITY_COLUMNS:
-                del row[key]
     return {"metric": metric, "varied": varied, "rows": rows, "also_differ": also_differ(groups, varied),
             "jobs": len(jobs), "expected_jobs": expected, "warnings": warnings, "quality_bar": " | ".join(bars) or None}
 
@@ -174,17 +172,11 @@ def references(jobs: list[dict]) -> list[str]:
     return sorted({ref for j in jobs for ref, rho in j["spearman"].items() if rho is not None})
 
 
-def spearman_mean(members: list[dict], reference: str) -> float | None:
-    values = [j["spearman"][reference] for j in members if j["spearman"].get(reference) is not None]
+def mean_of(members: list[dict], key: str, field: str = "finals") -> float | None:
+    """The mean of ``key`` in each member's ``field`` (final values, or Spearman correlations) where
+    the member has it; None where none has."""
+    values = [j[field][key] for j in members if j[field].get(key) is not None]
     return float(np.mean(values)) if values else None
-
-
-def mean_of(members: list[dict], key: str) -> float | None:
-    values = [j["finals"][key] for j in members if key in j["finals"]]
-    return float(np.mean(values)) if values else None
-
-
-QUALITY_COLUMNS = ("reached bar", "steps to bar", "seconds to bar")
 
 
 def time_to_quality(members: list[dict]) -> dict[str, Any]:

@@ -83,8 +83,7 @@ class FidMonitor:
         if self.cfg.kid:
             scores[self.tag.replace("fid/fid", "fid/kid", 1)] = kid(feats, self.reference.features)[0]
         if self.cfg.prdc:
-            for name, value in vars(prdc(self.reference.features, feats)).items():
-                scores[self.tag.replace("fid/fid", f"fid/{name}", 1)] = value
+            scores.update(prdc(self.reference.features, feats).as_dict("fid/", self.tag.removeprefix("fid/fid")))
         if self.extractor.head is not None:
             scores[self.tag.replace("fid/fid", "fid/is", 1)] = inception_score(self.extractor.class_logits(feats))[0]
         return scores

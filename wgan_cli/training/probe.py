@@ -35,7 +35,7 @@ class Probe:
         from wgan_cli.model.mlp import mlp
         from wgan_cli.schema.critic import OrthonormalConfig
 
-        self.cfg, self.device = cfg, device
+        self.cfg = cfg
         with torch.random.fork_rng(devices=[]):  # its own initialization: the global stream is left as it was
             torch.manual_seed(seed + SEED_OFFSET)
             net = mlp(dim, cfg.width, cfg.depth, 1)

@@ -31,9 +31,7 @@ def met(results: dict[str, float], cfg: Any, vector_data: bool, fid_tag: str | N
     if vector_data:
         exact, floor = results.get("w1/exact"), results.get("w1/noise_floor")
         return exact is not None and floor is not None and exact <= FLOOR_FACTOR * floor
-    if fid_tag is not None and cfg.fid.target > 0 and fid_tag in results:
-        return results[fid_tag] <= cfg.fid.target
-    return False
+    return bar(cfg, vector_data, fid_tag) is not None and fid_tag in results and results[fid_tag] <= cfg.fid.target
 
 
 def summary(label: str | None, reached: dict[str, float]) -> dict[str, Any]:

@@ -137,7 +137,11 @@ class Trainer:
     @property
     def quality_bar(self) -> str | None:
         """The run's quality bar (``training/quality.py``), or None."""
-        return quality.bar(self.cfg, len(self.data.shape) == 1, self.fid.tag if self.fid is not None else None)
+        return quality.bar(self.cfg, len(self.data.shape) == 1, self.fid_tag)
+
+    @property
+    def fid_tag(self) -> str | None:
+        return self.fid.tag if self.fid is not None else None
 
     def elapsed(self) -> float:
         """Training seconds so far, earlier attempts of a resumed run included."""
@@ -145,8 +149,7 @@ class Trainer:
 
     def note_quality(self, results: dict[str, float]) -> None:
         """Record the first evaluation that meets the quality bar."""
-        fid_tag = self.fid.tag if self.fid is not None else None
-        if not self.quality and quality.met(results, self.cfg, len(self.data.shape) == 1, fid_tag):
+        if not self.quality and quality.met(results, self.cfg, len(self.data.shape) == 1, self.fid_tag):
             self.quality = {"step": self.step, "seconds": round(self.elapsed(), 3)}
 
     def remember(self, values: dict[str, float], tags: tuple[str, ...]) -> None:
