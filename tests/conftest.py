@@ -88,3 +88,15 @@ def outputs_stay_untouched():
     yield
     added = (set(outputs.rglob("*")) if outputs.is_dir() else set()) - before
     assert not added, f"tests wrote into {outputs}: {sorted(str(p) for p in added)[:5]}"
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 600 KB tmpfs: a real file system that runs out of space (needs root, as in CI's container)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=False)

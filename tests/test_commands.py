@@ -3,12 +3,15 @@ run's samples come from."""
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import FAST, run_cli
+from wgan_cli.errors import UserError
 
 
 @pytest.fixture(scope="module")
@@ -69,3 +72,53 @@ def test_an_output_name_that_names_no_file_is_refused_before_any_work(module, ar
     assert exited.value.code == 2
     assert capsys.readouterr().err.strip().endswith(f"error: {message}")
     assert list(tmp_path.iterdir()) == []  # nothing written where the user stands
+
+
+@pytest.mark.slow
+def test_sample_keeps_the_users_file_unless_forced(ema_run, tmp_path):
+    keep = tmp_path / "keep.csv"
+    keep.write_text("mine")
+    refused = run_cli("sample", str(ema_run), "-n", "8", "--out", str(keep))
+    assert refused.returncode == 1 and refused.stderr == f"wgan-cli: error: --out {keep}: exists; give --force to replace it\n"
+    assert keep.read_text() == "mine"
+    forced = run_cli("sample", str(ema_run), "-n", "8", "--out", str(keep), "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert keep.read_text().startswith("x,y\n") and len(keep.read_text().splitlines()) == 9
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.csv"]  # no temporary file left
+
+
+@pytest.mark.slow
+def test_sample_on_a_full_disk_is_one_line_and_keeps_the_users_file(ema_run, small_disk):
+    keep = small_disk / "keep.csv"
+    keep.write_text("x,y\n1,2\n")
+    free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+    (small_disk / "filler").write_bytes(b"\0" * max(0, free - 8 * 1024))
+    result = run_cli("sample", str(ema_run), "-n", "20000", "--out", str(keep), "--force")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr == f"wgan-cli: error: no space left on device writing {keep}; the previous file is intact\n"
+    assert keep.read_text() == "x,y\n1,2\n"
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler", "keep.csv"]
+
+
+@pytest.mark.slow
+def test_fid_keeps_existing_statistics_unless_forced(tmp_path):
+    stats = tmp_path / "mine.npz"
+    stats.write_bytes(b"mine")
+    result = run_cli("fid", "digits", "--save-stats", str(stats))
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == f"wgan-cli: error: --save-stats {stats}: exists; give --force to replace it\n"
+    assert stats.read_bytes() == b"mine"
+
+
+@pytest.mark.parametrize("array, message", [
+    (np.array(3.0), "a single number (a 0-d array); expected samples, an array [N, d]"),
+    (np.random.default_rng(0).standard_normal((20, 2)) * 1e300, "where squared distances overflow float64"),
+])
+def test_samples_no_distance_can_be_computed_on_are_refused(tmp_path, array, message):
+    from wgan_cli.commands.w1 import load_samples
+
+    np.save(tmp_path / "x.npy", array)
+    with pytest.raises(UserError, match=re.escape(message)):
+        load_samples(str(tmp_path / "x.npy"))
+    np.save(tmp_path / "y.npy", np.random.default_rng(0).standard_normal((20, 2)) * 1e100)
+    assert load_samples(str(tmp_path / "y.npy")).shape == (20, 2)  # large but computable: kept

@@ -225,7 +225,7 @@ def test_fid_of_a_run_against_a_dataset_caches_the_reference(tmp_path) -> None:
     assert trained.returncode == 0, trained.stderr
     args = ["fid", str(run), "digits", "-n", "8", "--kid", "--cache-dir", str(tmp_path / "cache"),
             "--save-stats", str(tmp_path / "run.npz")]
-    first, second = run_cli(*args), run_cli(*args)
+    first, second = run_cli(*args), run_cli(*args, "--force")  # the second replaces the first's statistics
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     assert "statistics computed and cached" in first.stdout and "loaded from cache" in second.stdout
     assert fid_value(first.stdout) == fid_value(second.stdout) > 0  # seeded generation
@@ -334,3 +334,20 @@ def test_fid_bad_k_is_one_line(args, message, capsys) -> None:
     with pytest.raises(SystemExit) as exited:
         parse_args(args)
     assert exited.value.code == 2 and capsys.readouterr().err.strip().endswith(f"error: {message}")
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda mu, sigma: (mu, -sigma), "sigma is not a covariance (an eigenvalue of"),
+    (lambda mu, sigma: (np.where(np.arange(len(mu)) == 3, np.nan, mu), sigma), "mu holds NaN or Inf values"),
+    (lambda mu, sigma: (mu, sigma + np.triu(np.ones_like(sigma), 1)), "sigma is not symmetric"),
+])
+def test_statistics_that_are_no_mean_and_covariance_are_refused(change, message):
+    """Unchecked, a negated covariance gave fid 0.0000 (a perfect score) and a NaN mean fid nan."""
+    from wgan_cli.commands.fid import check_statistics
+    from wgan_cli.errors import UserError
+
+    features = np.random.default_rng(0).standard_normal((300, 64))
+    mu, sigma = features.mean(0), np.cov(features, rowvar=False)
+    check_statistics("ok.npz", mu, sigma)  # a real mean and covariance pass
+    with pytest.raises(UserError, match=re.escape(message)):
+        check_statistics("bad.npz", *change(mu, sigma))

@@ -517,18 +517,6 @@ def test_a_refused_config_leaves_the_run_dirs_record_and_its_stale_temp_files_go
     assert torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["step"] == 4
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 600 KB tmpfs: a real file system that runs out of space (needs root, as in CI's container)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mount)], capture_output=True)
-    if made.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=False)
-
-
 @pytest.mark.parametrize("room_kb", [40, 4])
 @pytest.mark.slow
 def test_a_full_disk_is_one_line_and_keeps_the_last_checkpoint(small_disk, room_kb):

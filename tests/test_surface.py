@@ -51,7 +51,7 @@ def test_subcommand_help_needs_no_torch(command):
     ("wgan-cli w1 a.npy b.npy --method ", ["exact", "lp", "sinkhorn", "sliced", "critic", "all"]),
     ("wgan-cli w1 a.npy b.npy --critic ", ["clip", "gp", "lp", "orthonormal", "sn"]),
     ("wgan-cli w1 a.npy b.npy --j", ["--json"]),
-    ("wgan-cli sample run --", ["--batch", "--device", "--help", "--num-samples", "--out", "--seed", "--threads"]),
+    ("wgan-cli sample run --", ["--batch", "--device", "--force", "--help", "--num-samples", "--out", "--seed", "--threads"]),
     ("wgan-cli fid a b --threads=a", ["--threads=auto"]),
     ("wgan-cli sample run --device c", ["cpu", "cuda"]),
     ("wgan-cli report sweeps/x --format=c", ["--format=csv"]),

@@ -196,6 +196,12 @@ def test_report_names_the_keys_a_critic_sweep_also_changes(tmp_path):
     assert not any(k.startswith("critic.") for k in differ)
     shown = run_cli("report", str(tmp_path / "a"), "--out", str(tmp_path / "b.png"))
     assert "also differ in: " in shown.stderr and "n_critic (5 | 1)" in shown.stderr
+    (tmp_path / "b.png").write_bytes(b"the user's notes")  # an existing --out is the user's: kept
+    again = run_cli("report", str(tmp_path / "a"), "--out", str(tmp_path / "b.png"))
+    assert again.returncode == 1 and again.stderr.endswith("b.png: exists; give --force to replace it\n"), again.stderr
+    assert (tmp_path / "b.png").read_bytes() == b"the user's notes"
+    forced = run_cli("report", str(tmp_path / "a"), "--out", str(tmp_path / "b.png"), "--force")
+    assert forced.returncode == 0 and (tmp_path / "b.png").read_bytes().startswith(b"\x89PNG")
     same = run_cli("train", "-m", *tiny, "critic=clip,sn", "optim=wgan_gp", f"hydra.sweep.dir={tmp_path / 'c'}")
     assert same.returncode == 0, same.stderr
     report = run_cli("report", str(tmp_path / "c"), "--format", "json", "--out", str(tmp_path / "c.png"))

@@ -56,3 +56,4 @@ def test_on_the_line_exact_w1_takes_a_million_points_per_side():
     check_memory(("exact",), 10**6, 10**6, dim=1)  # no n x m problem: nothing to refuse
     with pytest.raises(Exception, match="--method exact: 1000000 x 1000000 points need about"):
         check_memory(("exact",), 10**6, 10**6, dim=2)
+

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 
 def cache_dir(*parts: str) -> Path:
@@ -35,3 +37,65 @@ def check_writable(path: Path, flag: str, folder: bool = False) -> None:
             pass
     except OSError as ex:
         raise UserError(f"{flag} {path}: cannot write in {existing} ({ex.strerror or ex})") from None
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def check_new(path: Path, flag: str, force: bool, folder: bool = False) -> None:
+    """Refuse, before any work, to replace what the user has: an existing file, or a folder that
+    holds images, unless ``--force``."""
+    from wgan_cli.errors import UserError
+
+    path = Path(path).expanduser()
+    if force:
+        return
+    if folder and path.is_dir():
+        images = [p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+        if images:
+            raise UserError(f"{flag} {path}: the folder holds {len(images)} image(s); give --force to replace "
+                            f"them, or name another folder")
+    elif not folder and path.exists():
+        raise UserError(f"{flag} {path}: exists; give --force to replace it")
+
+
+def temporary_name(path: Path) -> Path:
+    """``.NAME.PID.tmp.SUFFIX`` beside ``path``: the suffix kept, for writers that choose the format by it."""
+    return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+
+
+@contextmanager
+def written_atomically(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` to write; then fsync it and rename it over ``path``.
+    A failed write (a full disk) removes the temporary file, leaves ``path`` as it was and raises
+    one line. A folder (``path`` without a suffix) is filled first, then moved in: replacing our
+    own ``NNNNNN.png`` names in an existing folder, keeping everything else."""
+    import shutil
+
+    from wgan_cli.errors import write_failed
+
+    path = Path(path).expanduser()
+    tmp = temporary_name(path)
+    kept = f"the previous {'folder' if path.is_dir() else 'file'} is intact" if path.exists() else "nothing was written"
+    try:
+        yield tmp
+        if tmp.is_dir():
+            if path.is_dir():
+                for old in path.iterdir():
+                    if old.suffix.lower() in IMAGE_SUFFIXES and old.stem.isdigit():
+                        old.unlink()
+                for new in sorted(tmp.iterdir()):
+                    os.replace(new, path / new.name)
+            else:
+                os.replace(tmp, path)
+        else:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+    except OSError as ex:
+        raise write_failed(ex, path, kept) from None
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.exists():
+            tmp.unlink()

@@ -48,7 +48,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--num-samples", "-n", metavar="N", type=int, default=None,
                    help=f"images generated from a checkpoint, and the most taken from a folder or dataset "
                    f"(default {DEFAULT_SAMPLES} generated; every image of a folder or dataset)")
-    p.add_argument("--save-stats", metavar="OUT.npz", help="write A's statistics (mu, sigma, n) to this file")
+    p.add_argument("--save-stats", metavar="OUT.npz",
+                   help="write A's statistics (mu, sigma, n) to this file, atomically; an existing one is kept unless --force")
+    p.add_argument("--force", action="store_true", help="replace an existing --save-stats file")
     p.add_argument("--kid", action="store_true", help="also the Kernel Inception Distance (needs images on both sides)")
     p.add_argument("--prdc", action="store_true",
                    help="also precision, recall, density and coverage on the same features (needs images on both sides)")
@@ -161,6 +163,22 @@ def checkpoint_source(spec: str, extractor, args: argparse.Namespace) -> Source:
     return Source(Statistics.of(feats), label, generated=True, features=feats)
 
 
+def check_statistics(spec: str, mu, sigma) -> None:  # noqa: ANN001 - float64 arrays
+    """A mean and a covariance, or one line: finite, and sigma symmetric positive semi-definite (to
+    round-off: its most negative eigenvalue within 1e-6 of its largest)."""
+    import numpy as np
+
+    for name, value in (("mu", mu), ("sigma", sigma)):
+        if not np.isfinite(value).all():
+            raise UserError(f"{spec}: {name} holds NaN or Inf values; not the statistics of any features")
+    if not np.allclose(sigma, sigma.T, rtol=1e-6, atol=1e-9 * max(1.0, float(np.abs(sigma).max()))):
+        raise UserError(f"{spec}: sigma is not symmetric, so not a covariance")
+    eigenvalues = np.linalg.eigvalsh(sigma)
+    if eigenvalues[0] < -1e-6 * max(eigenvalues[-1], 1e-12):
+        raise UserError(f"{spec}: sigma is not a covariance (an eigenvalue of {eigenvalues[0]:.3g}; a covariance has "
+                        f"none below 0)")
+
+
 def load_source(spec: str, extractor, args: argparse.Namespace) -> Source:  # noqa: ANN001
     import torch
 
@@ -176,6 +194,7 @@ def load_source(spec: str, extractor, args: argparse.Namespace) -> Source:  # no
             raise UserError(f"{spec}: not a statistics file with mu and sigma ({type(ex).__name__}: {ex})") from ex
         if stats.mu.shape != (2048,) or stats.sigma.shape != (2048, 2048):
             raise UserError(f"{spec}: mu/sigma have shapes {stats.mu.shape}/{stats.sigma.shape}, expected pool3 (2048)")
+        check_statistics(spec, stats.mu, stats.sigma)
         features = None if stats.features is None else torch.from_numpy(stats.features)
         return Source(stats, f"statistics file {path} (n={stats.n})", features=features)
     if path.suffix in (".pt", ".pth") or RunDir(path).last.is_file():
@@ -202,10 +221,11 @@ def dataset_specs() -> list[str]:
 
 
 def run(args: argparse.Namespace) -> None:
-    from wgan_cli.paths import check_writable
+    from wgan_cli.paths import check_new, check_writable
 
     if args.save_stats:  # before the Inception work
         check_writable(Path(args.save_stats), "--save-stats")
+        check_new(Path(args.save_stats), "--save-stats", args.force)
     from wgan_cli import threads
     from wgan_cli.device import resolve_device
     from wgan_cli.metrics.fid import Statistics, fid, inception_score, kid, protocol_tag

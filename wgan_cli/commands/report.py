@@ -39,7 +39,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("sweep", metavar="SWEEP_DIR")
     p.add_argument("--metric", default="w1/exact", help="the TensorBoard tag to compare (default w1/exact; e.g. fid/fid10k_train)")
     p.add_argument("--format", default="markdown", choices=["markdown", "csv", "json"])
-    p.add_argument("--out", default=None, help="the PNG to write (default SWEEP_DIR/report.png)")
+    p.add_argument("--out", default=None, help="the PNG to write (default SWEEP_DIR/report.png, replaced on each "
+                                               "report); an existing --out file is kept unless --force")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file (written atomically)")
     return p
 
 
@@ -302,11 +304,12 @@ def _plot(plt, result: dict[str, Any], path: Path) -> None:  # noqa: ANN001 - ma
 
 
 def show(args: argparse.Namespace) -> None:
-    from wgan_cli.paths import check_writable
+    from wgan_cli.paths import check_new, check_writable, written_atomically
 
     sweep = Path(args.sweep).expanduser()
     if args.out:
         check_writable(Path(args.out), "--out")
+        check_new(Path(args.out), "--out", args.force)
     result = collect(sweep, args.metric)
     if all(r[f"{args.metric} mean"] is None for r in result["rows"]):
         raise UserError(f"{sweep}: no finished run logged {args.metric}")
@@ -319,8 +322,9 @@ def show(args: argparse.Namespace) -> None:
     if result["also_differ"] and args.format != "json":
         print("the compared groups also differ in: " + "; ".join(
             f"{k} ({' | '.join(v)})" for k, v in result["also_differ"].items()), file=sys.stderr)
-    out = Path(args.out) if args.out else sweep / "report.png"
-    plot(result, out)
+    out = Path(args.out).expanduser() if args.out else sweep / "report.png"
+    with written_atomically(out) as tmp:
+        plot(result, tmp)
     print(f"wrote {out}", file=sys.stderr)
 
 

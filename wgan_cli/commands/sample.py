@@ -38,6 +38,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     p.add_argument("--batch", type=int, default=500, help="samples per generator call (default 500)")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing --out file, or the images of an existing --out folder (written "
+                        "atomically either way: a failed write leaves what was there)")
     add_threads_option(p)
     return p
 
@@ -84,16 +87,21 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return ((images + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
 
 
-def write(parts: Iterator[torch.Tensor], n: int, shape: tuple[int, ...], out: Path) -> str:
-    """Write ``n`` samples (images in [-1, 1] or 2-D points), arriving in batches, to ``out``;
-    returns what was written. Arrays, folders and CSV files are written batch by batch; a grid or a
-    scatter plot, one picture, needs every sample at once (checked against memory first)."""
+def check_kind(out: Path, shape: tuple[int, ...]) -> None:
     images = len(shape) == 3
-    suffix = out.suffix.lower()
     kinds = ".png/.jpg, .npy or a folder" if images else ".npy, .csv or .png"
+    suffix = out.suffix.lower()
     if not ((images and suffix in (".png", ".jpg", ".jpeg", ".npy", "")) or
             (not images and suffix in (".npy", ".csv", ".png"))):
         raise UserError(f"--out {out}: for {'images' if images else '2-D points'} write {kinds}")
+
+
+def write(parts: Iterator[torch.Tensor], n: int, shape: tuple[int, ...], out: Path, suffix: str) -> str:
+    """Write ``n`` samples (images in [-1, 1] or 2-D points), arriving in batches, to ``out`` in the
+    format of ``suffix`` ("" = a folder of PNGs); returns what was written. Arrays, folders and CSV
+    files are written batch by batch; a grid or a scatter plot, one picture, needs every sample at
+    once (checked against memory first)."""
+    images = len(shape) == 3
     if suffix == ".npy":
         import shutil
 
@@ -108,6 +116,7 @@ def write(parts: Iterator[torch.Tensor], n: int, shape: tuple[int, ...], out: Pa
             array[i:i + len(part)] = (to_uint8(part) if images else part).numpy()
             i += len(part)
         array.flush()
+        del array
         return f"an array {(n, *shape)} {'uint8' if images else 'float32'}"
     if images and suffix == "":
         from torchvision.utils import save_image
@@ -161,14 +170,18 @@ def write(parts: Iterator[torch.Tensor], n: int, shape: tuple[int, ...], out: Pa
 
 
 def sample(args: argparse.Namespace) -> None:
-    from wgan_cli.paths import check_writable
+    from wgan_cli.paths import check_new, check_writable, written_atomically
 
     out = Path(args.out).expanduser()
     check_writable(out, "--out", folder=not out.suffix)  # before the generator runs
+    check_new(out, "--out", args.force, folder=not out.suffix)
     from wgan_cli.checkpoint import sampler_name
 
     parts, state = batches(args)
-    what = write(parts, args.n, tuple(state["data_shape"]), out)
+    shape = tuple(state["data_shape"])
+    check_kind(out, shape)
+    with written_atomically(out) as tmp:
+        what = write(parts, args.n, shape, tmp, out.suffix.lower())
     print(f"wrote {what} to {out} ({sampler_name(state)}, step {state['step']}, seed {args.seed})")
 
 

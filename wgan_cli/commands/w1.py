@@ -90,12 +90,23 @@ def load_samples(spec: str) -> np.ndarray:
         x = x.astype(np.float64)
     except (TypeError, ValueError) as ex:
         raise UserError(f"{spec}: not numeric ({x.dtype})") from ex
+    if x.ndim == 0:
+        raise UserError(f"{spec}: a single number (a 0-d array); expected samples, an array [N, d]")
     if x.size == 0 or len(x) == 0:
         raise UserError(f"{spec}: no samples")
     x = x.reshape(len(x), -1)
     if not np.isfinite(x).all():
         raise UserError(f"{spec}: contains NaN or Inf values (row {int(np.argwhere(~np.isfinite(x))[0, 0])})")
+    largest, limit = float(np.abs(x).max()), largest_value(x.shape[1])
+    if largest > limit:
+        raise UserError(f"{spec}: values up to {largest:.3g}, above {limit:.3g}, where squared distances overflow "
+                        f"float64; rescale both samples (W1(c x, c y) = c W1(x, y))")
     return x
+
+
+def largest_value(dim: int) -> float:
+    """The largest |value| whose squared distances, summed over ``dim`` coordinates, stay finite."""
+    return float(np.sqrt(np.finfo(np.float64).max / (4 * dim)) / 10)
 
 
 def _folder(path: Path) -> np.ndarray:

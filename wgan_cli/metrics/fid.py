@@ -43,12 +43,13 @@ class Statistics:
 
     def save(self, path: Path) -> None:
         """``.npz`` with mu, sigma, n (pytorch-fid reads mu and sigma), written atomically."""
+        from wgan_cli.paths import written_atomically
+
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
         extra = {} if self.features is None else {"features": self.features}
-        np.savez(tmp, mu=self.mu, sigma=self.sigma, n=self.n, **extra)
-        tmp.replace(path)
+        with written_atomically(path) as tmp:  # keeps the .npz suffix: np.savez adds none
+            np.savez(tmp, mu=self.mu, sigma=self.sigma, n=self.n, **extra)
 
     @classmethod
     def load(cls, path: Path) -> "Statistics":
