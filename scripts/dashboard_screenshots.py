@@ -71,7 +71,7 @@ def main() -> None:
         base = f"http://localhost:{port}"
         wait_for_scalars(base)
         for view in args.views.split(","):
-            out = args.out / f"dashboard_{view}.png"
+            out = args.out / f"dashboard_{view.split('&')[0]}.png"  # a view may carry hash settings
             screenshot(f"{base}/#{view}&_smoothingWeight=0", out, args.size)  # true values, unsmoothed
             print(f"wrote {out}")
     finally:

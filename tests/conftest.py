@@ -40,6 +40,18 @@ def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
 
 
+def bracket_series(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """sub-run -> [(step, value)]: the W1 chart's series, each in its own sub-run tb/<name>."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = {}
+    for sub in sorted(p for p in (run_dir / "tb").iterdir() if p.is_dir()):
+        acc = EventAccumulator(str(sub), size_guidance={"scalars": 0})
+        acc.Reload()
+        out[sub.name] = [(e.step, e.value) for e in acc.Scalars("w1/bracket")]
+    return out
+
+
 def wait_until_logged(run_dir: Path, process: subprocess.Popen, step: int, tag: str = "loss/critic",
                       timeout: float = 240) -> None:
     """Wait until the run's events hold ``tag`` at a step >= ``step`` (the run is training, its

@@ -10,7 +10,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from conftest import FAST, event_accumulator, run_cli, scalars
+from conftest import FAST, bracket_series, event_accumulator, run_cli, scalars
 
 EVAL_TAGS = ["w1/critic", "w1/exact", "w1/noise_floor"] + [
     f"lipschitz/grad_norm_{p}_{s}" for p in ("real", "fake", "interp") for s in ("mean", "max")
@@ -84,9 +84,16 @@ def test_the_critic_figure_and_the_custom_scalars_layout_are_written(gp_run):
     bracket, ratio = charts
     logged = acc.Tags()["scalars"]
     assert "w1/critic_scaled" in logged and "w1/critic_ratio" in logged  # tags the critic's regex must not draw
-    for chart, tags in [(bracket, {"w1/critic", "w1/exact", "w1/noise_floor"}), (ratio, {"w1/critic_ratio"})]:
-        drawn = {tag for regex in chart.multiline.tag for tag in logged if re.search(regex, tag)}  # TensorBoard searches
-        assert drawn == tags, chart.title
+    drawn = {tag for regex in ratio.multiline.tag for tag in logged if re.search(regex, tag)}  # TensorBoard searches
+    assert drawn == {"w1/critic_ratio"}
+    assert not [tag for regex in bracket.multiline.tag for tag in logged if re.search(regex, tag)]
+    # the bracket: each series in a sub-run of its own (TensorBoard colours by run), equal to its tag in tb/
+    series = bracket_series(gp_run)
+    assert set(series) == {"critic", "exact", "noise_floor"}
+    assert all(re.search(regex, "w1/bracket") for regex in bracket.multiline.tag)
+    by_tag = scalars(gp_run)
+    for name in series:
+        assert [(s, pytest.approx(v)) for s, v in by_tag[f"w1/{name}"]] == series[name], name
     assert "critic estimate <= W1 <= exact" in bracket.title and "3x noise floor" in ratio.title
 
 

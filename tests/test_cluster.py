@@ -155,7 +155,8 @@ def test_a_sweep_job_of_two_submitit_tasks_is_one_data_parallel_run(tmp_path):
         text = (run / "train.log").read_text()
         assert "data parallel over 2 processes" in text
         assert text.count("training mlp") == 1  # rank 1 left the shared log to rank 0
-        assert len(list((run / "tb").iterdir())) == 1
+        assert len(list((run / "tb").glob("events.out.tfevents.*"))) == 1  # one writer, rank 0's
+        assert all(len(list(sub.iterdir())) == 1 for sub in (run / "tb").iterdir() if sub.is_dir())  # W1 series
         assert [p.name for p in (run / "checkpoints").iterdir()] == ["last.pt"]
         assert json.loads((run / "summary.json").read_text())["status"] == "completed"
         ours, reference = scalars(run)["loss/critic"], scalars(tmp_path / critic)["loss/critic"]

@@ -35,7 +35,8 @@ def test_two_processes_take_the_steps_of_one(critic, tmp_path):
     train_twice(tmp_path, f"critic={critic}", *RUN)
 
     run = tmp_path / "ddp"
-    assert len(list((run / "tb").iterdir())) == 1  # rank 0 alone logs
+    assert len(list((run / "tb").glob("events.out.tfevents.*"))) == 1  # rank 0 alone logs
+    assert all(len(list(sub.iterdir())) == 1 for sub in (run / "tb").iterdir() if sub.is_dir())  # its W1 series
     assert [p.name for p in (run / "checkpoints").iterdir()] == ["last.pt"]
     assert (run / "train.log").read_text().count("training mlp") == 1
     assert json.loads((run / "summary.json").read_text())["status"] == "completed"

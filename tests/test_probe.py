@@ -83,7 +83,7 @@ def test_the_probe_on_images_says_what_it_measures_so_far(tmp_path):
 def test_the_w1_charts_draw_the_probe_in_the_bracket_and_the_critic_against_it(tmp_path):
     import re
 
-    from conftest import event_accumulator, scalars
+    from conftest import bracket_series, event_accumulator, scalars
     from tensorboard.plugins.custom_scalar import layout_pb2
 
     Trainer(compose_config(*RUN, *PROBE), tmp_path).fit()
@@ -92,9 +92,10 @@ def test_the_w1_charts_draw_the_probe_in_the_bracket_and_the_critic_against_it(t
     layout = layout_pb2.Layout.FromString(acc.Tensors(next(iter(raw)))[0].tensor_proto.string_val[0])
     bracket, ratio, against_probe = [c for cat in layout.category for c in cat.chart]
     logged = acc.Tags()["scalars"]
-    for chart, tags in [(bracket, {"w1/critic", "w1/probe", "w1/exact", "w1/noise_floor"}),
-                        (against_probe, {"w1/critic_probe_ratio"})]:
-        assert {tag for regex in chart.multiline.tag for tag in logged if re.search(regex, tag)} == tags, chart.title
+    assert {tag for regex in against_probe.multiline.tag for tag in logged if re.search(regex, tag)} == {
+        "w1/critic_probe_ratio"}
+    assert set(bracket_series(tmp_path)) == {"critic", "probe", "exact", "noise_floor"}  # one sub-run each
+    assert all(re.search(regex, "w1/bracket") for regex in bracket.multiline.tag)
     assert "critic estimate <= probe <= W1 <= exact" in bracket.title
     by_step = {tag: dict(values) for tag, values in scalars(tmp_path).items()}
     for step, value in by_step["w1/critic_probe_ratio"].items():

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import CLI, FAST, compose_config, run_cli, scalars, wait_until_logged
+from conftest import CLI, FAST, bracket_series, compose_config, run_cli, scalars, wait_until_logged
 from wgan_cli import checkpoint
 from wgan_cli.interrupts import StopRequests
 from wgan_cli.training import Diverged, Trainer
@@ -86,6 +86,7 @@ def test_a_run_killed_with_sigkill_resumes_bitwise_identical(tmp_path):
         steps_a = [s for s, _ in sa[tag]]
         assert steps_a == sorted(set(steps_a)), tag
         assert sa[tag] == sb[tag], tag
+    assert bracket_series(tmp_path / "killed") == bracket_series(tmp_path / "straight")  # the W1 chart's sub-runs too
 
 
 @pytest.mark.slow

@@ -162,12 +162,13 @@ def test_a_real_tensorboard_serves_the_scalars_and_the_hparams_sessions(sweep):
         # the custom-scalars chart (critic estimate vs exact vs noise floor) draws every run of the sweep
         layout = fetch(f"{base}/data/plugin/custom_scalars/layout")
         chart = [c for cat in layout["category"] for c in cat["chart"] if "multiline" in c][0]
-        for run in completed:
-            drawn = set()
-            for regex in chart["multiline"]["tag"]:
-                query = urllib.parse.urlencode({"run": run, "tag": regex})
-                drawn |= set(fetch(f"{base}/data/plugin/custom_scalars/scalars?{query}")["tag_to_events"])
-            assert drawn == {"w1/critic", "w1/exact", "w1/noise_floor"}, run
+        for run in completed:  # each series a sub-run of the job's tb/: its own colour, named in the legend
+            for series in ("critic", "exact", "noise_floor"):
+                drawn = set()
+                for regex in chart["multiline"]["tag"]:
+                    query = urllib.parse.urlencode({"run": f"{run}/{series}", "tag": regex})
+                    drawn |= set(fetch(f"{base}/data/plugin/custom_scalars/scalars?{query}")["tag_to_events"])
+                assert drawn == {"w1/bracket"}, (run, series)
         sessions = [g["hparams"] for g in groups["sessionGroups"]]
         assert len(sessions) == 4
         # each row is named by its run's overrides, not a hash

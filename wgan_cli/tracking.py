@@ -6,6 +6,9 @@ Tags shared with dashboards and later tools:
 no W1 estimate: hinge or non-saturating loss, a divergence penalty), ``w1/exact`` (POT network simplex),
 ``w1/critic_ratio`` (critic / exact, while exact >= 3x the floor),
 ``w1/noise_floor`` (exact W1 between two real draws), ``loss/*``, ``lipschitz/*``, ``samples/*``.
+Each series of the W1 chart is also written as ``w1/bracket`` in a sub-run of its own
+(``tb/critic``, ``tb/probe``, ``tb/exact``, ``tb/noise_floor``): TensorBoard colours lines by run,
+so one chart draws them in their own colours, named by run in its legend and tooltip.
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ from wgan_cli.rundir import RunDir
 
 log = logging.getLogger("wgan_cli")
 
+BRACKET = "w1/bracket"  # the tag of every W1 series in its sub-run
+SERIES = {"w1/critic": "critic", "gap/critic": "critic_gap", "w1/probe": "probe", "w1/exact": "exact",
+          "w1/noise_floor": "noise_floor"}  # tag in tb/ -> its sub-run tb/<name>
+
 def w1_layout(critic_is_w1: bool, critic_free: bool = False, probe: bool = False) -> dict:
     """The custom-scalars charts: the bracket critic <= W1 <= exact (the exact W1 of n samples is
     biased up by about the noise floor; a 1-Lipschitz critic on held-out samples is a lower
@@ -37,10 +44,9 @@ def w1_layout(critic_is_w1: bool, critic_free: bool = False, probe: bool = False
         title = "critic mean gap (not a W1 estimate under this loss) vs exact W1 vs noise floor"
     # tags are regular expressions to TensorBoard (searched, not matched): anchored, so that
     # w1/critic does not also draw w1/critic_scaled
-    critic_tag = "^w1/critic$" if critic_is_w1 else "^gap/critic$"
     if probe:
         title = title.replace("<= W1", "<= probe <= W1", 1) if critic_is_w1 else title + " vs probe"
-    charts = {title: ["Multiline", [critic_tag, *(["^w1/probe$"] if probe else []), "^w1/exact$", "^w1/noise_floor$"]]}
+    charts = {title: ["Multiline", [f"^{BRACKET}$"]]}  # one line per sub-run: tb/critic, tb/exact, ...
     if critic_is_w1:
         charts["critic estimate / exact W1 (while exact >= 3x noise floor; 1 = the critic finds W1)"] = [
             "Multiline", ["^w1/critic_ratio$"]]
@@ -58,8 +64,10 @@ class Tracker:
                  critic_free: bool = False, probe: bool = False) -> None:
         quiet_writer_threads()
         self.events = RunDir(run_dir).events
+        self.purge_step = start_step + 1  # a resume drops the points logged after its checkpoint
+        self.series: dict[str, SummaryWriter] = {}  # sub-run name -> its writer, opened at its first point
         with self.writing():
-            self.writer = SummaryWriter(log_dir=str(self.events), purge_step=start_step + 1)  # a resume drops points logged after its checkpoint
+            self.writer = SummaryWriter(log_dir=str(self.events), purge_step=self.purge_step)
             self.writer.add_custom_scalars(w1_layout(critic_is_w1, critic_free, probe))
             if not critic_is_w1:
                 self.writer.add_text(
@@ -82,6 +90,13 @@ class Tracker:
         with self.writing():
             for tag, value in values.items():
                 self.writer.add_scalar(tag, value, step)
+                if tag in SERIES:
+                    self.sub_run(SERIES[tag]).add_scalar(BRACKET, value, step)
+
+    def sub_run(self, name: str) -> SummaryWriter:
+        if name not in self.series:
+            self.series[name] = SummaryWriter(log_dir=str(self.events / name), purge_step=self.purge_step)
+        return self.series[name]
 
     def hparams(self, cfg, metric_tags: list[str]) -> None:  # noqa: ANN001 - the run's config
         from wgan_cli.sweep import write_hparams
@@ -109,6 +124,8 @@ class Tracker:
         self.progress.close()
         with self.writing():
             self.writer.close()
+            for writer in self.series.values():
+                writer.close()
 
 
 def quiet_writer_threads() -> None:
