@@ -93,9 +93,10 @@ def test_report_groups_by_the_varied_override_and_matches_the_events(sweep, tmp_
     assert rows[1e-4]["w1/exact std"] == pytest.approx(np.std(finals, ddof=1), rel=1e-6)
     assert (tmp_path / "r.png").stat().st_size > 5000
     markdown = run_cli("report", str(root), "--out", str(tmp_path / "m.png")).stdout.splitlines()
-    assert markdown[0].startswith("| optim.lr_d | runs | failed | killed | w1/exact mean | w1/exact std |")
+    assert markdown[0].startswith("| rank | optim.lr_d | runs | failed | killed | w1/exact mean | w1/exact std | w1/noise_floor mean |")
     csv_lines = run_cli("report", str(root), "--format", "csv", "--out", str(tmp_path / "c.png")).stdout.splitlines()
-    assert csv_lines[0] == ("optim.lr_d,runs,failed,killed,w1/exact mean,w1/exact std,prdc/precision mean,"
+    assert csv_lines[0] == ("rank,optim.lr_d,runs,failed,killed,w1/exact mean,w1/exact std,w1/noise_floor mean,"
+                            "prdc/precision mean,"
                             "prdc/recall mean,prdc/density mean,prdc/coverage mean,toy/modes mean,"
                             "toy/high_quality mean,reached bar,steps to bar,seconds to bar") and len(csv_lines) == 3
     assert out["jobs"] == out["expected_jobs"] == 4 and out["warnings"] == []
@@ -192,11 +193,18 @@ def test_report_names_the_keys_a_critic_sweep_also_changes(tmp_path):
     result = run_cli("train", "-m", *tiny, "critic=clip,sn", f"hydra.sweep.dir={tmp_path / 'a'}")
     assert result.returncode == 0, result.stderr
     report = run_cli("report", str(tmp_path / "a"), "--format", "json", "--out", str(tmp_path / "a.png"))
-    differ = json.loads(report.stdout)["also_differ"]
+    out = json.loads(report.stdout)
+    differ = out["also_differ"]
     assert differ["n_critic"] == ["5", "1"] and differ["optim.name"] == ["rmsprop", "adam"]
+    # ranked by the metric (lower W1 first), the floor beside it, the winner named
+    means = [r["w1/exact mean"] for r in out["rows"]]
+    assert [r["rank"] for r in out["rows"]] == [1, 2] and means == sorted(means)
+    assert all(r["w1/noise_floor mean"] > 0 for r in out["rows"])
+    assert out["winner"]["group"] == f"critic={out['rows'][0]['critic']}" and out["winner"]["clear"] is None
     assert not any(k.startswith("critic.") for k in differ)
     shown = run_cli("report", str(tmp_path / "a"), "--out", str(tmp_path / "b.png"))
     assert "also differ in: " in shown.stderr and "n_critic (5 | 1)" in shown.stderr
+    assert f"winner: critic={out['rows'][0]['critic']}, w1/exact " in shown.stderr
     (tmp_path / "b.png").write_bytes(b"the user's notes")  # an existing --out is the user's: kept
     again = run_cli("report", str(tmp_path / "a"), "--out", str(tmp_path / "b.png"))
     assert again.returncode == 1 and again.stderr.endswith("b.png: exists; give --force to replace it\n"), again.stderr
@@ -248,3 +256,22 @@ def test_report_averages_each_groups_rank_correlation_between_critic_and_quality
     jobs = [{"spearman": {"w1/exact": 0.9, "w1/probe": None}}, {"spearman": {"w1/exact": 0.7}}, {"spearman": {}}]
     assert references(jobs) == ["w1/exact"]
     assert mean_of(jobs, "w1/exact", "spearman") == pytest.approx(0.8) and mean_of(jobs[2:], "w1/exact", "spearman") is None
+
+
+def test_report_names_a_winner_only_when_the_gap_exceeds_the_seeds_spread():
+    from wgan_cli.commands.report import higher_is_better, winner, winner_line
+
+    def group(name: str, finals: list[float]) -> dict:
+        return {"critic": name, "w1/exact mean": float(np.mean(finals)), "_members": [{"final": f} for f in finals]}
+
+    clear = winner([group("gp", [0.10, 0.12]), group("clip", [0.30, 0.31])], "w1/exact", ["critic"], False)
+    assert clear["group"] == "critic=gp" and clear["next"] == "critic=clip"
+    assert clear["gap"] == pytest.approx(0.195) and clear["spread"] == pytest.approx(0.02) and clear["clear"]
+    assert "larger than the seeds' spread (0.02)" in winner_line({"metric": "w1/exact", "winner": clear})
+    close = winner([group("gp", [0.10, 0.30]), group("clip", [0.25, 0.26])], "w1/exact", ["critic"], False)
+    assert close["clear"] is False
+    assert winner_line({"metric": "w1/exact", "winner": close}).endswith("within the seeds' spread (0.2): not a clear winner")
+    single = winner([group("gp", [0.1]), group("clip", [0.3])], "w1/exact", ["critic"], False)
+    assert single["clear"] is None and "one run per group" in winner_line({"metric": "w1/exact", "winner": single})
+    assert higher_is_better("prdc/coverage") and higher_is_better("toy/modes") and higher_is_better("fid/is1k")
+    assert not higher_is_better("w1/exact") and not higher_is_better("fid/fid1k_train")

@@ -150,8 +150,59 @@ def collect(sweep: Path, metric: str) -> dict[str, Any]:
             **(time_to_quality(members) if bars else {}),
             "_members": members,
         })
+    floor = metric.startswith("w1/") and any("w1/noise_floor" in j["finals"] for j in jobs)
+    if floor:  # beside the metric: the level sampling alone reaches
+        rows = [{**{k: v for k, v in r.items() if k not in later}, "w1/noise_floor mean": mean_of(r["_members"], "w1/noise_floor"),
+                 **{k: v for k, v in r.items() if k in later}}
+                for r in rows for later in [list(r)[list(r).index(f"{metric} std") + 1:]]]
+    better = higher_is_better(metric)
+    ranked = sorted(rows, key=lambda r: (r[f"{metric} mean"] is None,
+                                         -(r[f"{metric} mean"] or 0) if better else (r[f"{metric} mean"] or 0)))
+    rows = [{"rank": i + 1 if r[f"{metric} mean"] is not None else None, **r} for i, r in enumerate(ranked)]
     return {"metric": metric, "varied": varied, "rows": rows, "also_differ": also_differ(groups, varied),
-            "jobs": len(jobs), "expected_jobs": expected, "warnings": warnings, "quality_bar": " | ".join(bars) or None}
+            "jobs": len(jobs), "expected_jobs": expected, "warnings": warnings, "quality_bar": " | ".join(bars) or None,
+            "winner": winner(rows, metric, varied, better)}
+
+
+def higher_is_better(metric: str) -> bool:
+    """Distances (W1, FID, KID, the floor) fall as the generator improves; precision, recall,
+    density, coverage, modes, the high-quality share and the Inception score rise."""
+    return bool(FIDELITY.fullmatch(metric)) or metric.startswith(("fid/is", "w1/critic_ratio"))
+
+
+def label(row: dict, varied: list[str]) -> str:
+    return ", ".join(f"{k}={row[k]}" for k in varied) or "all runs"
+
+
+def winner(rows: list[dict], metric: str, varied: list[str], better: bool) -> dict | None:
+    """The best group by ``metric``'s mean, the gap to the next, and whether the gap exceeds the
+    seeds' spread (the larger range, max - min over a group's runs, of the two groups)."""
+    scored = [r for r in rows if r[f"{metric} mean"] is not None]
+    if len(scored) < 2:
+        return None
+    first, second = scored[:2]
+
+    def spread(row: dict) -> float | None:
+        finals = [j["final"] for j in row["_members"] if j["final"] is not None]
+        return float(max(finals) - min(finals)) if len(finals) > 1 else None
+
+    spreads = [s for s in (spread(first), spread(second)) if s is not None]
+    gap = abs(first[f"{metric} mean"] - second[f"{metric} mean"])
+    return {"group": label(first, varied), "value": first[f"{metric} mean"], "next": label(second, varied),
+            "next_value": second[f"{metric} mean"], "gap": gap, "higher_is_better": better,
+            "spread": max(spreads) if spreads else None, "clear": gap > max(spreads) if spreads else None}
+
+
+def winner_line(result: dict[str, Any]) -> str | None:
+    w = result["winner"]
+    if w is None:
+        return None
+    line = (f"winner: {w['group']}, {result['metric']} {w['value']:.4g} ({'higher' if w['higher_is_better'] else 'lower'} "
+            f"is better); next {w['next']} {w['next_value']:.4g}: gap {w['gap']:.3g}")
+    if w["clear"] is None:
+        return line + ", one run per group: no seeds' spread to compare it with"
+    return line + (f", larger than the seeds' spread ({w['spread']:.3g})" if w["clear"] else
+                   f", within the seeds' spread ({w['spread']:.3g}): not a clear winner")
 
 
 FIDELITY = re.compile(r"(prdc/|fid/|toy/)(precision|recall|density|coverage|modes|high_quality)\w*")
@@ -249,6 +300,7 @@ def table(result: dict[str, Any], fmt: str) -> str:
     rows = [{k: v for k, v in r.items() if not k.startswith("_")} for r in result["rows"]]
     if fmt == "json":
         return json.dumps({"metric": result["metric"], "varied": result["varied"], "rows": rows,
+                           "winner": result["winner"],
                            "also_differ": result["also_differ"], "jobs": result["jobs"],
                            "expected_jobs": result["expected_jobs"], "warnings": result["warnings"],
                            "quality_bar": result["quality_bar"]}, indent=2)
@@ -286,11 +338,14 @@ def _plot(plt, result: dict[str, Any], path: Path) -> None:  # noqa: ANN001 - ma
         steps = np.array([p[0] for p in curves[0][:n]])
         values = np.array([[p[2] for p in c[:n]] for c in curves])
         seconds = np.array([[p[1] - c[0][1] for p in c[:n]] for c in curves]).mean(0)
-        label = ", ".join(f"{k}={row[k]}" for k in result["varied"]) or "all runs"
-        label += f" ({len(curves)} run{'s' * (len(curves) > 1)})"
+        name = label(row, result["varied"]) + f" ({len(curves)} run{'s' * (len(curves) > 1)})"
         for ax, x in ((by_step, steps), (by_time, seconds)):
-            line, = ax.plot(x, values.mean(0), label=label)
+            line, = ax.plot(x, values.mean(0), label=name)
             ax.fill_between(x, values.min(0), values.max(0), color=line.get_color(), alpha=0.2)
+    floors = [r["w1/noise_floor mean"] for r in result["rows"] if r.get("w1/noise_floor mean") is not None]
+    if floors:  # the level sampling alone reaches: below it, exact W1 tells runs apart no more
+        for ax in (by_step, by_time):
+            ax.axhline(float(np.mean(floors)), color="gray", linestyle="--", label="noise floor (mean)")
     by_step.set_xlabel("generator step")
     by_time.set_xlabel("wall-clock seconds since the first point")
     for ax in (by_step, by_time):
@@ -319,6 +374,8 @@ def show(args: argparse.Namespace) -> None:
               "bar: the mean over those, seconds of training)", file=sys.stderr)
     for warning in result["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
+    if winner_line(result) and args.format != "json":
+        print(winner_line(result), file=sys.stderr)
     if result["also_differ"] and args.format != "json":
         print("the compared groups also differ in: " + "; ".join(
             f"{k} ({' | '.join(v)})" for k, v in result["also_differ"].items()), file=sys.stderr)
