@@ -180,6 +180,8 @@ def test_a_real_tensorboard_serves_the_scalars_and_the_hparams_sessions(sweep):
         assert sorted((s["optim.lr_d"], s["seed"]) for s in sessions) == [(1e-4, "0"), (1e-4, "1"), (1e9, "0"), (1e9, "1")]
         infos = {h["name"]: h for h in experiment["hparamInfos"]}
         assert {"clip", "gp", "sn", "orthonormal"} <= set(infos["critic.name"]["domainDiscrete"])
+        # the option named on the command line, which critic.name and optim.name do not say
+        assert all(s["critic option"] == "gp" and s["optim recipe"] == "wgan_gp" for s in sessions)
         assert infos["batch_size"].get("type") != "DATA_TYPE_FLOAT64" and all(s["batch_size"] == "32" for s in sessions)
     finally:
         server.terminate()

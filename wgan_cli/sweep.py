@@ -48,9 +48,25 @@ def read_summary(run_dir: Path) -> dict[str, Any] | None:
         return None
 
 
+CHOSEN = {"critic": "critic option", "optim": "optim recipe"}  # group -> column: the option named on the command line
+
+
+def chosen() -> dict[str, str]:
+    """The options chosen by name where the config does not say it: ``critic=sn_ttur`` composes
+    ``critic.name: sn``, and ``optim.name: adam`` does not say which recipe (``optim=ttur``)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        choices = HydraConfig.get().runtime.choices
+    except ValueError:  # not under Hydra (tests, benchmarks)
+        return {}
+    return {column: str(choices[group]) for group, column in CHOSEN.items() if choices.get(group)}
+
+
 def hparams(cfg: DictConfig) -> dict[str, Any]:
-    """The hyperparameters a sweep compares, from the resolved config (plus every critic.* key)."""
-    flat: dict[str, Any] = {}
+    """The hyperparameters a sweep compares, from the resolved config (plus every critic.* key),
+    and the critic option and optimizer recipe chosen by name."""
+    flat: dict[str, Any] = dict(chosen())
     for key in HPARAM_KEYS + tuple(f"critic.{k}" for k in cfg.critic):
         value = OmegaConf.select(cfg, key)
         value = getattr(value, "value", value)  # enums
