@@ -400,6 +400,13 @@ def test_missing_cifar_files_through_the_cli_is_one_line(tmp_path):
     assert result.returncode != 0
     assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
     assert "data.download=true" in result.stderr and str(tmp_path) in result.stderr
+    assert not (tmp_path / "outputs").exists() or not any((tmp_path / "outputs").iterdir())  # no empty run dir left
+    # a dir that held something before keeps it: only Hydra's record of the refused command goes
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("mine")
+    again = run_cli("train", "data=cifar10", "model=cnn32", f"data.root={tmp_path}", "steps=1", f"hydra.run.dir={kept}")
+    assert again.returncode != 0 and (kept / "notes.txt").read_text() == "mine" and (kept / ".hydra").is_dir()
 
 
 def test_a_process_holding_a_streamed_folder_exits_promptly(tmp_path):

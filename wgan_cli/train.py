@@ -92,7 +92,9 @@ def run(cfg: DictConfig) -> float:
             report(ex)  # the other run's dir: nothing of it is touched
         if trainer is None and main_rank:  # refused before training: the dir keeps its run's record
             keep_previous_record(run_dir)
-        if main_rank and (trainer is not None or read_summary(run_dir) is None):  # never overwrite another run's record
+        if trainer is None and main_rank and not in_sweep and holds_only_a_record(run_dir):
+            remove_refused_run_dir(run_dir)  # nothing ran: no empty run dir is left to confuse a dashboard
+        elif main_rank and (trainer is not None or read_summary(run_dir) is None):  # never overwrite another run's record
             write_summary(run_dir, **record, status=status, reason=one_line(ex),
                           steps=trainer.step if trainer else 0, wall_seconds=time.time() - start,
                           final={}, best=trainer.best if trainer else {},
@@ -137,6 +139,26 @@ def critic_tracks_quality(trainer) -> dict:  # noqa: ANN001 - a Trainer
     from wgan_cli.training.quality import tracking
 
     return tracking(trainer.history, CRITIC_TAG[trainer.critic_is_w1])
+
+
+RECORD_ONLY = {".hydra", "train.log", ".lock"}  # what Hydra and the lock put in a run dir before a run starts
+
+
+def holds_only_a_record(run_dir: Path) -> bool:
+    return run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= RECORD_ONLY
+
+
+def remove_refused_run_dir(run_dir: Path) -> None:
+    """Remove the dir of a single run refused before it trained (it holds only Hydra's record of the
+    refused command and its one-line log), and the date folder above it when that is left empty
+    (Hydra's default ``outputs/<date>/<time>``)."""
+    import re
+    import shutil
+
+    shutil.rmtree(run_dir, ignore_errors=True)
+    parent = run_dir.parent
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", parent.name) and parent.is_dir() and not any(parent.iterdir()):
+        parent.rmdir()
 
 
 def keep_previous_record(run_dir: Path) -> None:
