@@ -633,3 +633,24 @@ def test_a_negative_memory_cap_is_refused_as_every_other_negative_size(tmp_path)
     with pytest.raises(ConfigError) as caught:
         Trainer(compose_config("data=digits", "fid.every=0", "data.max_memory_mb=-1"), tmp_path)
     assert str(caught.value) == "data.max_memory_mb=-1: must be an integer >= 0 (0: an image folder always streams)"
+
+
+def test_the_final_checkpoint_is_on_disk_before_the_final_evaluation(tmp_path, monkeypatch):
+    """A signal's grace period ends in SIGKILL; a final evaluation or FID may outlast it: the
+    trained state is saved before them, then again with their results."""
+    from wgan_cli.rundir import RunDir
+    from wgan_cli.training.tasks import Evaluate
+
+    seen, evaluate = [], Evaluate.run
+
+    def spy(self, t, tracker, stats, results):  # noqa: ANN001, ANN202
+        if t.step == t.cfg.steps:
+            last = RunDir(tmp_path).last
+            seen.append(torch.load(last, weights_only=True)["step"] if last.exists() else None)
+        evaluate(self, t, tracker, stats, results)
+
+    monkeypatch.setattr(Evaluate, "run", spy)
+    Trainer(compose_config(*FAST, "steps=4", "eval.every=0", "checkpoint.every=0"), tmp_path).fit()
+    assert seen == [4]
+    final = torch.load(RunDir(tmp_path).last, weights_only=True)
+    assert final["step"] == 4 and final["history"]["w1/exact"][-1][0] == 4  # rewritten with the evaluation's results

@@ -18,6 +18,7 @@ from wgan_cli.rundir import RunDir
 from wgan_cli.sweep import METRICS
 from wgan_cli.tracking import Tracker
 from wgan_cli.training.evaluation import CRITIC_TAG
+from wgan_cli.training.state import save_checkpoint
 from wgan_cli.training.tasks import LogLosses, periodic_tasks
 
 # TensorBoard's W1 page: the custom-scalars charts, with smoothing off (true values at each evaluation)
@@ -94,6 +95,9 @@ def loop(t: Trainer, tracker: Tracker | None, stop: StopRequests) -> dict[str, f
                 barrier(t.shard)  # rank 0 saves last.pt first
                 raise Interrupted(f"stopped at step {t.step} with rank 0", stop.signum or signal.SIGTERM)
             continue
+        if last and any(task.busy for task in due):  # the final evaluation, probe or FID can take minutes:
+            save_checkpoint(t)  # the trained state is on disk first (a SIGKILL after a grace period loses none
+            # of the training); the Checkpoint task writes it again after them, with their results
         for task in due:
             with tracker.progress.doing(task.busy):
                 task.run(t, tracker, stats, results)
