@@ -90,7 +90,7 @@ def test_a_run_killed_with_sigkill_resumes_bitwise_identical(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGUSR2])
 def test_a_signal_saves_last_pt_and_exits_with_its_code(tmp_path, sig):
     run_dir = tmp_path / "run"
     process = start(run_dir, *RUN, "steps=100000", "checkpoint.every=0", "eval.every=0")

@@ -1,4 +1,5 @@
-"""SIGTERM, SIGINT and SIGHUP (a closed terminal, a lost SSH session) during training: the first one asks the loop to stop after the current
+"""SIGTERM, SIGINT, SIGHUP (a closed terminal, a lost SSH session) and SIGUSR2 (SLURM's warning
+before a time limit) during training: the first one asks the loop to stop after the current
 step (it then writes ``last.pt`` and exits with 128 + the signal number); a second one exits at
 once, saying so (the atomic checkpoint write keeps the previous ``last.pt`` intact even then).
 
@@ -34,7 +35,8 @@ class StopRequests:
         self._previous: dict[int, object] = {}
         self.requeue_signal = submitit_preempt_signal()
         self.signals = ((signal.SIGINT, signal.SIGHUP, self.requeue_signal) if self.requeue_signal
-                        else (signal.SIGTERM, signal.SIGINT, signal.SIGHUP))
+                        else (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR2))  # USR2: SLURM's
+        # warning before a time limit (sbatch --signal=USR2@60) outside submitit too
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.signum is not None:  # the second one: leave now
