@@ -17,7 +17,7 @@ import torch
 
 from conftest import CLI, FAST, bracket_series, compose_config, run_cli, scalars, wait_until_logged
 from wgan_cli import checkpoint
-from wgan_cli.interrupts import StopRequests
+from wgan_cli.interrupts import ONE_DELIVERY_S, StopRequests
 from wgan_cli.training import Diverged, Trainer
 
 # GP (randomness in the penalty), EMA, linear decay: every piece of state a resume must restore
@@ -114,6 +114,9 @@ def test_a_second_signal_exits_at_once(monkeypatch):
     with StopRequests() as stop:
         os.kill(os.getpid(), signal.SIGINT)
         assert stop.signum == signal.SIGINT and exits == []
+        os.kill(os.getpid(), signal.SIGINT)  # at once: one signal delivered twice (to the group, and forwarded)
+        assert exits == []
+        stop.since -= ONE_DELIVERY_S  # a second request, later
         os.kill(os.getpid(), signal.SIGINT)
         assert exits == [130]
     assert signal.getsignal(signal.SIGINT) is before  # handlers restored

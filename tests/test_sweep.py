@@ -4,6 +4,7 @@ through a real TensorBoard server, and ``wgan-cli report``."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -277,3 +278,56 @@ def test_report_names_a_winner_only_when_the_gap_exceeds_the_seeds_spread():
     assert single["clear"] is None and "one run per group" in winner_line({"metric": "w1/exact", "winner": single})
     assert higher_is_better("prdc/coverage") and higher_is_better("toy/modes") and higher_is_better("fid/is1k")
     assert not higher_is_better("w1/exact") and not higher_is_better("fid/fid1k_train")
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live processes of the process group ``pgid`` (zombies excluded), from /proc."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("to_group", [False, True], ids=["kill PID", "kill -PGID"])
+def test_a_signalled_joblib_sweep_saves_every_job_leaves_no_process_and_resumes(tmp_path, to_group):
+    """kill PID reaches the main process alone (its workers would train on, orphaned); scancel and
+    docker stop signal the whole group (each worker must save once, not take it as a second signal)."""
+    import os
+    import signal
+
+    from conftest import CLI
+
+    args = ["train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0,1", "steps=3000", "eval.every=0",
+            "checkpoint.every=0", "model.width=32", "log_every=10", f"hydra.sweep.dir={tmp_path}"]
+    process = subprocess.Popen([CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    deadline = time.monotonic() + 240
+    while not all(re.search(r"step \d+/3000", (tmp_path / job / "train.log").read_text())
+                  for job in ("0", "1") if (tmp_path / job / "train.log").is_file()) or len(list(tmp_path.glob("*/train.log"))) < 2:
+        assert process.poll() is None and time.monotonic() < deadline, "the jobs did not start training"
+        time.sleep(0.2)
+    (os.killpg if to_group else os.kill)(process.pid, signal.SIGTERM)
+    _, stderr = process.communicate(timeout=180)
+    assert process.returncode == 143, stderr[-2000:]
+    assert "Traceback" not in stderr and "SIGTERM at step " in stderr.strip().splitlines()[-1]
+    if not to_group:
+        assert "wgan-cli: SIGTERM: asking the sweep's 2 running job(s) to save and stop" in stderr
+    for job in ("0", "1"):
+        summary = json.loads((tmp_path / job / "summary.json").read_text())
+        saved = __import__("torch").load(tmp_path / job / "checkpoints" / "last.pt", weights_only=True)
+        assert summary["status"] == "interrupted" and 0 < saved["step"] == summary["steps"] < 3000, job
+    deadline = time.monotonic() + 10
+    while group_members(process.pid):
+        assert time.monotonic() < deadline, f"left behind: {group_members(process.pid)}"
+        time.sleep(0.5)
+    resumed = run_cli(*args)  # the same command continues both jobs
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    for job in ("0", "1"):
+        assert json.loads((tmp_path / job / "summary.json").read_text())["status"] == "completed"
+        assert "resumed from" in (tmp_path / job / "train.log").read_text()

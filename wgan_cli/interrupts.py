@@ -13,10 +13,17 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
+import time
+from pathlib import Path
 from types import FrameType
 
 from wgan_cli.errors import UserError
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR2)
+ONE_DELIVERY_S = 1.0  # the same signal again within this time is the same request, not a second one
 
 
 class Interrupted(UserError):
@@ -32,19 +39,22 @@ class StopRequests:
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self.since = 0.0  # when the first signal arrived
         self._previous: dict[int, object] = {}
         self.requeue_signal = submitit_preempt_signal()
         self.signals = ((signal.SIGINT, signal.SIGHUP, self.requeue_signal) if self.requeue_signal
-                        else (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR2))  # USR2: SLURM's
+                        else STOP_SIGNALS)  # USR2: SLURM's
         # warning before a time limit (sbatch --signal=USR2@60) outside submitit too
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum == signum and time.monotonic() - self.since < ONE_DELIVERY_S:
+            return  # one signal delivered twice: to the process group, and forwarded by a sweep's main process
         if self.signum is not None:  # the second one: leave now
             name = signal.Signals(signum).name
             os.write(2, f"wgan-cli: error: a second {name}: exited at once, skipping the save; the last "
                         "checkpoint written before it is kept\n".encode())
             os._exit(128 + signum)
-        self.signum = signum
+        self.signum, self.since = signum, time.monotonic()
 
     def __enter__(self) -> "StopRequests":
         if threading.current_thread() is threading.main_thread():  # handlers only work there
@@ -69,3 +79,53 @@ def submitit_preempt_signal() -> int | None:
     if not os.environ.get("SUBMITIT_EXECUTOR"):
         return None
     return getattr(signal, "SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2"), None)
+
+
+def pool_workers() -> list[int]:
+    """The pids of this process's joblib (loky) workers, from /proc; [] where there is none."""
+    workers = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == os.getpid() and b"popen_loky" in cmdline:
+            workers.append(int(stat.parent.name))
+    return workers
+
+
+def forward_to_pool_workers() -> None:
+    """In a joblib sweep's main process: a stop signal sent to it alone (``kill PID``) is forwarded
+    to the workers, which save ``last.pt`` and stop as a single run does; the same signal sent to
+    the whole group reaches them once (``ONE_DELIVERY_S``). A second signal kills the workers and
+    exits at once. At exit, the pool is shut down (waiting for the workers' saves): no idle worker
+    outlives the sweep."""
+    import atexit
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        workers = pool_workers()
+        name = signal.Signals(signum).name
+        if forwarded:
+            os.write(2, f"wgan-cli: error: a second {name}: stopped the sweep's jobs at once, skipping their "
+                        "saves; each keeps its last checkpoint\n".encode())
+            for pid in workers:
+                os.kill(pid, signal.SIGKILL)
+            os._exit(128 + signum)
+        forwarded.append(signum)
+        os.write(2, f"wgan-cli: {name}: asking the sweep's {len(workers)} running job(s) to save and stop\n".encode())
+        for pid in workers:
+            os.kill(pid, signum)
+
+    forwarded: list[int] = []
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, forward)
+    atexit.register(shut_down_pool)
+
+
+def shut_down_pool() -> None:
+    """End joblib's reusable worker pool now (it would idle for minutes holding each worker's memory),
+    after the workers' running jobs have finished."""
+    executor = getattr(sys.modules.get("joblib.externals.loky.reusable_executor"), "_executor", None)
+    if executor is not None:
+        executor.shutdown(wait=True)

@@ -129,6 +129,12 @@ class SweepStatus(Callback):
     """At the end of a multirun: count the failed jobs from their summaries, say which, and name
     the command that compares the finished ones."""
 
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if "joblib" in str(config.hydra.launcher.get("_target_", "")):  # jobs in worker processes
+            from wgan_cli.interrupts import forward_to_pool_workers
+
+            forward_to_pool_workers()
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         global failed_jobs
         sweep = Path(config.hydra.sweep.dir)
