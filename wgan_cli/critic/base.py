@@ -18,7 +18,6 @@ class LipschitzStrategy:
     """Keeps the critic f (approximately) 1-Lipschitz, so E_P f - E_Q f estimates W1(P, Q)."""
 
     # The contracts the trainer reads:
-    has_penalty = False  # ``penalty`` contributes a term (``loss/penalty`` is logged)
     needs_double_backward = False  # ``penalty`` differentiates the critic's input gradient (create_graph)
     estimates_w1 = True  # under the Wasserstein loss, E f(real) - E f(fake) estimates W1 (else: a mean gap)
     capturable = True  # its updates can be recorded as a CUDA graph (no host decision on a tensor's value)

@@ -77,7 +77,6 @@ def swap_activations(module: nn.Module) -> nn.Module:
 
 @STRATEGIES.register("gp", GPConfig)
 class GradientPenalty(LipschitzStrategy):
-    has_penalty = True
     needs_double_backward = True  # hence ``prepare`` swaps in activations with a cheap double backward
 
     def prepare(self, critic: nn.Module) -> nn.Module:

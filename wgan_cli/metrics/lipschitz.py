@@ -16,9 +16,6 @@ from torch import Tensor, nn
 
 from wgan_cli.critic.gp import input_gradient_norms
 
-ONE_LIPSCHITZ = (nn.ReLU, nn.LeakyReLU, nn.Identity, nn.Flatten, nn.Tanh)
-
-
 def gradient_norm_stats(critic: nn.Module, x: Tensor, name: str) -> dict[str, float]:
     norms = input_gradient_norms(critic, x)
     return {

@@ -6,14 +6,7 @@ the critic maps samples to one real number each, shape [B].
 
 from __future__ import annotations
 
-from typing import Callable
-
-from torch import nn
-
 from wgan_cli.schema.model import MODELS, ModelConfig  # noqa: F401  (re-exported)
-
-
-ModelBuilder = Callable[[ModelConfig, tuple], "tuple[nn.Module, nn.Module]"]
 
 
 def image_geometry(model: str, cfg: ModelConfig, shape: tuple[int, ...], multiple: int) -> tuple[int, int, int]:

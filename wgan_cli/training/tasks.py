@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 
 class Periodic:
-    key = ""  # the config key of the cadence, for messages
     busy = ""  # what the progress bar says while the task runs ("" = nothing: it is quick)
 
     def __init__(self, every: int) -> None:
@@ -43,7 +42,6 @@ class Periodic:
 class LogLosses(Periodic):
     """The losses of the step just taken (the global batch's), and the progress bar."""
 
-    key = "log_every"
 
     def __init__(self, every: int, gap_label: str) -> None:
         super().__init__(every)
@@ -60,7 +58,6 @@ class LogLosses(Periodic):
 class Evaluate(Periodic):
     """W1 against ground truth (``training/evaluation.py``); keeps the lowest ``w1/exact``."""
 
-    key = "eval.every"
     busy = "evaluating"
 
     def run(self, t, tracker, stats, results) -> None:  # noqa: ANN001 - as Periodic.run
@@ -76,7 +73,6 @@ class Evaluate(Periodic):
 class Fid(Periodic):
     """FID of the sampling generator, on its own random stream; the best step is ``best.pt``."""
 
-    key = "fid.every"
     busy = "FID"
 
     def run(self, t, tracker, stats, results) -> None:  # noqa: ANN001 - as Periodic.run
@@ -95,7 +91,6 @@ class Fid(Periodic):
 class MeasureWithProbe(Periodic):
     """``w1/probe``: the held-out critic's reading (``training/probe.py``), after the evaluation."""
 
-    key = "probe.every"
     busy = "probe"
 
     def run(self, t, tracker, stats, results) -> None:  # noqa: ANN001 - as Periodic.run
@@ -110,7 +105,6 @@ class MeasureWithProbe(Periodic):
 class Checkpoint(Periodic):
     """``checkpoints/last.pt``: also when a signal asks the run to stop."""
 
-    key = "checkpoint.every"
 
     def due(self, step: int, last: bool, stopping: bool) -> bool:
         return stopping or super().due(step, last, stopping)
@@ -163,7 +157,6 @@ class Task(Periodic):
     def __init__(self, cfg) -> None:  # noqa: ANN001 - the task's config node
         super().__init__(cfg.every)
         self.cfg = cfg
-        self.key = f"tasks.{cfg.name}.every"
 
     def measure(self, ctx: TaskContext) -> dict[str, float]:
         raise NotImplementedError
