@@ -82,7 +82,7 @@ def test_w1_cli_all_methods_one_line_each(tmp_path):
     result = run_cli("w1", a, str(tmp_path / "b.csv"), "--method", "all", "--steps", "50")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
-    assert [ln.split()[0] for ln in lines[1:]] == ["exact", "lp", "sinkhorn", "sliced", "critic"]
+    assert [ln.split()[0] for ln in lines[1:]] == ["exact", "lp", "sinkhorn", "sliced", "critic", "probe"]
     exact = float(lines[1].split()[1])
     assert float(lines[2].split()[1]) == pytest.approx(exact, abs=1e-7) and "f = -g" in lines[2]
 

@@ -48,7 +48,7 @@ def test_subcommand_help_needs_no_torch(command):
     ("wgan-cli fid cifar", ["cifar10", "cifar10:train", "cifar10:test"]),
     ("wgan-cli fid outputs/run dig", ["digits", "digits:train"]),
     ("wgan-cli fid a --save-stats ", []),  # a path: left to bash
-    ("wgan-cli w1 a.npy b.npy --method ", ["exact", "lp", "sinkhorn", "sliced", "critic", "all"]),
+    ("wgan-cli w1 a.npy b.npy --method ", ["exact", "lp", "sinkhorn", "sliced", "critic", "probe", "all"]),
     ("wgan-cli w1 a.npy b.npy --critic ", ["clip", "gp", "lp", "orthonormal", "sn"]),
     ("wgan-cli w1 a.npy b.npy --j", ["--json"]),
     ("wgan-cli sample run --", ["--batch", "--device", "--force", "--help", "--num-samples", "--out", "--seed", "--threads"]),

@@ -56,20 +56,29 @@ class Probe:
             for _ in range(cfg.updates):
                 with torch.no_grad():
                     real, fake = data.sample(cfg.batch, self.fit_rng), sampler(noise(cfg.batch, self.fit_rng))
-                loss = self.f(fake).mean() - self.f(real).mean()  # ascend E_P f - E_Q f
-                self.opt.zero_grad(set_to_none=True)
-                loss.backward()
-                self.opt.step()
-            self.net.eval()
+                self.update(real, fake)
             with torch.no_grad():
                 real = data.sample(cfg.n, self.held_out_rng)
                 fake = sampler(noise(cfg.n, self.held_out_rng))
-                fr, ff = self.f(real).double(), self.f(fake).double()
-                points = torch.cat([real[:256], fake[:256]])
-                lipschitz = empirical_lipschitz(self.f, points, points)
+                return self.read(real, fake)
+
+    def update(self, real: Tensor, fake: Tensor) -> None:
+        """One Adam step ascending E_P f - E_Q f on a draw."""
+        self.net.train()
+        loss = self.f(fake).mean() - self.f(real).mean()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+
+    @torch.no_grad()
+    def read(self, real: Tensor, fake: Tensor) -> dict[str, float]:
+        """The reading on held-out points: the mean gap, its standard error, the empirical constant."""
+        self.net.eval()
+        fr, ff = self.f(real).double(), self.f(fake).double()
+        points = torch.cat([real[:256], fake[:256]])
         return {"w1/probe": (fr.mean() - ff.mean()).item(),
                 "w1/probe_se": math.sqrt(fr.var().item() / len(fr) + ff.var().item() / len(ff)),
-                "lipschitz/probe": lipschitz}
+                "lipschitz/probe": empirical_lipschitz(self.f, points, points)}
 
     def state_dict(self) -> dict[str, Any]:
         return {"net": self.net.state_dict(), "opt": self.opt.state_dict(),
@@ -80,3 +89,43 @@ class Probe:
         self.opt.load_state_dict(state["opt"])
         self.fit_rng.set_state(state["fit_rng"])
         self.held_out_rng.set_state(state["held_out_rng"])
+
+
+def held_out_w1(x: "np.ndarray", y: "np.ndarray", updates: int = 1000, seed: int = 0) -> dict[str, float]:
+    """W1 between two finite samples, the probe's way (``wgan-cli w1 --method probe``): each sample
+    split at random in halves; the probe fitted on the first halves (``updates`` Adam steps on
+    minibatches), then read on the second, which it never saw:
+
+        value = mean f(x_read) - mean f(y_read),  an unbiased estimate of E_P f - E_Q f <= W1(P, Q)
+
+    with its standard error. Unlike the exact W1 between the samples it is not biased up by
+    sampling (3x the true W1 in 10 dimensions at 2000 points), and unlike a critic read on its own
+    training points it cannot memorize them. The points are divided by their joint standard
+    deviation s for the fit and the value multiplied back by s."""
+    import time
+
+    import numpy as np
+
+    from wgan_cli.config import ProbeConfig
+
+    if min(len(x), len(y)) < 4:
+        raise ValueError("the probe needs at least 4 points per side (half to fit, half to read)")
+    start = time.perf_counter()
+    scale = float(np.concatenate([x, y]).std()) or 1.0
+    g = torch.Generator().manual_seed(seed)
+    halves = []
+    for v in (x, y):
+        t = torch.tensor(v / scale, dtype=torch.float32)
+        t = t[torch.randperm(len(t), generator=g)]
+        halves.append((t[: len(t) // 2], t[len(t) // 2:]))
+    (fit_x, read_x), (fit_y, read_y) = halves
+    cfg = ProbeConfig(updates=updates)
+    probe = Probe(cfg, x.shape[1], torch.device("cpu"), seed)
+    batch = min(cfg.batch, len(fit_x), len(fit_y))
+    for _ in range(updates):
+        probe.update(fit_x[torch.randint(len(fit_x), (batch,), generator=g)],
+                     fit_y[torch.randint(len(fit_y), (batch,), generator=g)])
+    reading = probe.read(read_x, read_y)
+    return {"value": reading["w1/probe"] * scale, "se": reading["w1/probe_se"] * scale,
+            "lipschitz": reading["lipschitz/probe"], "fit_points": (len(fit_x), len(fit_y)),
+            "seconds": time.perf_counter() - start}
