@@ -53,6 +53,8 @@ def test_a_run_writes_config_log_events_and_checkpoint(gp_run):
         assert [step for step, _ in tags[tag]] == [1, 2, 3, 4, 5, 6], tag
         assert all(math.isfinite(v) for _, v in tags[tag])
     assert all(v > 0 for _, v in tags["w1/noise_floor"])
+    # a property of the data and eval.n: one value for the run, the mean over 8 pairs of draws
+    assert len({v for _, v in tags["w1/noise_floor"]}) == 1 and all(v > 0 for _, v in tags["w1/noise_floor_sd"])
 
 
 def test_the_logged_metrics_are_reproduced_from_the_checkpoint(gp_run):

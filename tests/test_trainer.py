@@ -141,3 +141,20 @@ def test_a_bad_task_is_one_line(override, message, tmp_path):
     with pytest.raises(ConfigError) as caught:
         Trainer(compose_config(*FAST, override), tmp_path)
     assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+
+
+def test_the_noise_floor_is_the_mean_over_eight_pairs_of_real_draws_on_its_own_stream(tmp_path):
+    import statistics
+
+    from conftest import compose_config
+    from wgan_cli.metrics.w1 import exact_w1
+    from wgan_cli.training import Trainer
+    from wgan_cli.training.evaluation import FLOOR_DRAWS, FLOOR_STREAM, noise_floor
+
+    t = Trainer(compose_config("eval.n=200", "seed=3"), tmp_path)
+    g = torch.Generator().manual_seed(3 * 1_000_003 + FLOOR_STREAM)
+    draws = [exact_w1(t.data.sample(200, g), t.data.sample(200, g)) for _ in range(FLOOR_DRAWS)]
+    assert noise_floor(t) == (pytest.approx(statistics.fmean(draws)), pytest.approx(statistics.stdev(draws)))
+    before = t.rng.get_state()
+    assert t.evaluate()["w1/noise_floor"] == t.evaluate()["w1/noise_floor"] == noise_floor(t)[0]
+    assert torch.equal(t.rng.get_state(), before)  # training's stream untouched

@@ -118,6 +118,7 @@ class Trainer:
         self.history: dict[str, list[tuple[int, float]]] = {}  # (step, value) of the critic and quality at each reading
         self.seconds_before, self.started = 0.0, None  # training seconds of earlier attempts; this one's start
         self.changed_on_resume: list[str] = []  # "key old -> new" for each key this resume changed
+        self.floor: tuple[float, float] | None = None  # the noise floor at eval.n: mean and sd, computed once
         self.probe = self.make_probe()
         self.resumed_from = starting_checkpoint(cfg, self.run_dir)
         if self.resumed_from is not None:
