@@ -12,7 +12,7 @@ linearly; the Lipschitz constant is unchanged).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -27,6 +27,8 @@ class CriticFit:
     estimate: float  # E_x f - E_y f on all the points, in the data's units
     lipschitz: float  # empirical constant: max |f(u) - f(v)| / ||u - v|| over pairs of sampled points
     seconds: float  # the fit's wall time
+    critic: torch.nn.Module | None = field(default=None, repr=False)  # f(x / scale), in eval mode
+    scale: float = 1.0  # the joint standard deviation the points were divided by
 
     @property
     def lower_bound(self) -> float:
@@ -76,4 +78,4 @@ def fit_critic(x: np.ndarray, y: np.ndarray, critic: str = "gp", steps: int = 10
         estimate = (D(xs).mean() - D(ys).mean()).item() * scale
     n = LIPSCHITZ_POINTS
     points = torch.cat([xs[torch.randperm(len(xs), generator=rng)[:n]], ys[torch.randperm(len(ys), generator=rng)[:n]]])
-    return CriticFit(estimate, empirical_lipschitz(D, points, points), seconds)
+    return CriticFit(estimate, empirical_lipschitz(D, points, points), seconds, D, scale)
