@@ -585,9 +585,8 @@ def images(ctx: Context) -> str:
     for ax, c in zip(axes, IMAGE_CRITICS):
         run = ctx.image_run(c, ctx.seeds[0])
         grid = ctx.dirs[run] / "reproduce_grid.png"
-        grid.unlink(missing_ok=True)
-        subprocess.run([sys.executable, "-m", "wgan_cli", "sample", str(ctx.dirs[run]), "-n", "64", "--out", str(grid)],
-                       check=True, capture_output=True, cwd=ROOT)
+        subprocess.run([sys.executable, "-m", "wgan_cli", "sample", str(ctx.dirs[run]), "-n", "64", "--out", str(grid),
+                        "--force"], check=True, capture_output=True, cwd=ROOT)
         ax.imshow(plt.imread(grid), cmap="gray")
         ax.set_axis_off()
         ax.set_title(f"{c}: FID {fids[c][0]:.1f}", fontsize=9)
