@@ -144,3 +144,48 @@ def test_w1_probe_is_a_held_out_lower_bound_where_exact_w1_is_biased_up(tmp_path
     assert exact > 1.5  # 3x and more the true 0.5
     assert 0.15 < probe["value"] < 0.5 + 3 * probe["standard_error"]
     assert probe["empirical_lipschitz"] <= 1.0 + 1e-4  # 1-Lipschitz by construction
+
+
+@pytest.mark.slow
+def test_report_reads_a_sweep_with_a_lost_tb_folder_and_a_summary_that_is_no_object(ema_run, tmp_path):
+    import json
+    import shutil
+
+    sweep = tmp_path / "sweep"
+    for job in ("0", "1", "2"):
+        shutil.copytree(ema_run, sweep / job)
+    shutil.rmtree(sweep / "1" / "tb")  # finished, then its events were lost
+    (sweep / "2" / "summary.json").write_text("[1, 2]")  # valid JSON, not a summary
+    result = run_cli("report", str(sweep), "--format", "json", "--out", str(tmp_path / "r.png"))
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    out = json.loads(result.stdout)
+    assert "job 1: its tb/ folder is missing; the table uses summary.json" in "\n".join(out["warnings"])
+    assert out["rows"][0]["runs"] == 3 and out["rows"][0]["killed"] == 1  # job 2: no readable summary
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("change, message", [
+    (lambda s: s["config"]["model"].update(width=64), "the checkpoint's generator weights do not fit its own config"),
+    (lambda s: s.update(step="abc"), "not a wgan-cli checkpoint (its step is 'abc', not a count of steps)"),
+])
+def test_sample_refuses_a_checkpoint_that_contradicts_itself(ema_run, tmp_path, change, message):
+    import torch
+
+    state = torch.load(ema_run / "checkpoints" / "last.pt", weights_only=True)
+    change(state)
+    torch.save(state, tmp_path / "bad.pt")
+    result = run_cli("sample", str(tmp_path / "bad.pt"), "-n", "8", "--out", str(tmp_path / "x.npy"))
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr  # fid loads it the same way
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "x.npy").exists()
+
+
+def test_completion_ignores_a_cursor_offset_that_is_no_number():
+    import os
+    import subprocess
+
+    from conftest import CLI
+
+    env = {**os.environ, "COMP_LINE": "wgan-cli fi", "COMP_POINT": "abc"}
+    result = subprocess.run([CLI, "-sc", "query=bash"], capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0 and result.stdout.split() == ["fid"] and result.stderr == ""

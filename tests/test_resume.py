@@ -657,3 +657,23 @@ def test_the_final_checkpoint_is_on_disk_before_the_final_evaluation(tmp_path, m
     assert seen == [4]
     final = torch.load(RunDir(tmp_path).last, weights_only=True)
     assert final["step"] == 4 and final["history"]["w1/exact"][-1][0] == 4  # rewritten with the evaluation's results
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_the_fid_reference_statistics_are_computed_is_one_line(tmp_path):
+    """Before the loop's handlers exist (building the run, Inception on the reference images):
+    one line, exit 130, and a fresh run dir holding nothing but the refused record is not left."""
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen([CLI, "train", "data=digits", f"fid.cache_dir={tmp_path / 'cache'}", "steps=10",
+                                f"hydra.run.dir={run_dir}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while "FID features" not in ((run_dir / "train.log").read_text() if (run_dir / "train.log").is_file() else ""):
+        assert process.poll() is None and time.monotonic() < deadline, "the reference statistics never started"
+        time.sleep(0.2)
+    time.sleep(1)  # inside Inception's batches
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-2000:]
+    assert "Traceback" not in stderr and stderr.strip().splitlines()[-1] == (
+        "wgan-cli: error: SIGINT before training started: nothing was trained; run the same command to start it")
+    assert not run_dir.exists()

@@ -104,6 +104,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dic
         raise UserError(f"{p}: not a readable checkpoint ({type(ex).__name__}: {str(ex).splitlines()[0][:120]})") from ex
     if not isinstance(state, dict) or not {"generator", "config", "data_shape"} <= state.keys():
         raise UserError(f"{p}: not a wgan-cli checkpoint (no generator, config or data_shape)")
+    if "step" in state and (not isinstance(state["step"], int) or isinstance(state["step"], bool) or state["step"] < 0):
+        raise UserError(f"{p}: not a wgan-cli checkpoint (its step is {state['step']!r}, not a count of steps)")
     return state
 
 
@@ -128,5 +130,10 @@ def generator_from_checkpoint(state: dict[str, Any], device: str | torch.device 
     weights = state["generator"]
     if samples_from_ema(state):
         weights = {k[len("module."):]: v for k, v in state["ema"].items() if k.startswith("module.")}
-    generator.load_state_dict(weights)
+    try:
+        generator.load_state_dict(weights)
+    except RuntimeError as ex:  # a checkpoint edited by hand, or weights saved under another config
+        first = next((line.strip() for line in str(ex).splitlines()[1:] if line.strip()), str(ex).splitlines()[0])
+        raise UserError(f"the checkpoint's generator weights do not fit its own config (model={cfg.model.name}): "
+                        f"{first[:160]}") from None
     return generator.to(device).eval().requires_grad_(False), int(cfg.model.noise_dim)

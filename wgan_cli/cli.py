@@ -56,6 +56,8 @@ def _run(name: str, args: list[str]) -> None:
 
 def _complete(args: list[str]) -> None:
     line = os.environ.get("COMP_LINE", "")
+    if not os.environ.get("COMP_POINT", "").isdigit():  # bash sets a cursor offset; anything else: the whole line
+        os.environ.pop("COMP_POINT", None)
     if "COMP_POINT" in os.environ:
         line = line[: int(os.environ["COMP_POINT"])]  # what is left of the cursor
     words = line.split()

@@ -42,10 +42,12 @@ def write_summary(run_dir: Path, **fields: Any) -> bool:
 
 
 def read_summary(run_dir: Path) -> dict[str, Any] | None:
+    """The run's summary.json, or None where it is missing, unreadable or not a JSON object."""
     try:
-        return json.loads(RunDir(run_dir).summary.read_text())
+        summary = json.loads(RunDir(run_dir).summary.read_text())
     except (OSError, ValueError):
         return None
+    return summary if isinstance(summary, dict) else None
 
 
 CHOSEN = {"critic": "critic option", "optim": "optim recipe"}  # group -> column: the option named on the command line

@@ -83,9 +83,15 @@ def run(cfg: DictConfig) -> float:
 
         trainer = Trainer(cfg, run_dir)
         metrics = trainer.fit()
-    except Exception as caught:  # noqa: BLE001 - recorded, then reported or re-raised below
+    except (Exception, KeyboardInterrupt) as caught:  # noqa: BLE001 - recorded, then reported or re-raised below
         from wgan_cli.errors import out_of_memory
 
+        if isinstance(caught, KeyboardInterrupt):  # Ctrl-C outside the loop's handlers: start-up (the FID
+            import signal  # reference statistics, building the run) or the final summary
+
+            caught = Interrupted("SIGINT before training started: nothing was trained; run the same command to start "
+                                 "it" if trainer is None else "SIGINT after training: last.pt holds the run",
+                                 signal.SIGINT)
         ex = out_of_memory(caught) or caught
         status = "interrupted" if isinstance(ex, Interrupted) else "failed"
         if isinstance(ex, RunDirBusy):

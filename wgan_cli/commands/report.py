@@ -75,6 +75,8 @@ def curve(job: Path, tag: str) -> list[tuple[int, float, float]]:
     """(step, wall_time, value) of ``tag`` in the job's event files (empty when absent)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+    if not RunDir(job).events.is_dir():
+        return []
     acc = EventAccumulator(str(RunDir(job).events), size_guidance={"scalars": 0})
     acc.Reload()
     if tag not in acc.Tags().get("scalars", []):
@@ -110,6 +112,8 @@ def collect(sweep: Path, metric: str) -> dict[str, Any]:
         if final is not None and points and not np.isclose(points[-1][2], final, rtol=1e-5, atol=1e-9):
             warnings.append(f"job {job.name}: its events end at step {points[-1][0]} with {metric} {points[-1][2]:.6g}, "
                             f"summary.json says {final:.6g} (a truncated events file?); the table uses summary.json")
+        if status == "completed" and not RunDir(job).events.is_dir():
+            warnings.append(f"job {job.name}: its tb/ folder is missing; the table uses summary.json, the PNG has no curve")
         if final is None and points:
             final = points[-1][2]
         jobs.append({"dir": job, "overrides": overrides_of(job), "status": status,
