@@ -189,3 +189,14 @@ def test_completion_ignores_a_cursor_offset_that_is_no_number():
     env = {**os.environ, "COMP_LINE": "wgan-cli fi", "COMP_POINT": "abc"}
     result = subprocess.run([CLI, "-sc", "query=bash"], capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 0 and result.stdout.split() == ["fid"] and result.stderr == ""
+
+
+@pytest.mark.slow
+def test_fid_refuses_more_generated_images_than_memory_holds_before_generating(tmp_path):
+    run = tmp_path / "digits"
+    trained = run_cli("train", "data=digits", "steps=1", "eval.every=0", "fid.every=0", f"hydra.run.dir={run}")
+    assert trained.returncode == 0, trained.stderr
+    result = run_cli("fid", str(run), "digits", "-n", "100000000", "--device", "cpu", timeout=120)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("wgan-cli: error: --num-samples=100000000: keeping the Inception features of "
+                                    "the generated images needs about ") and "the largest that fits is about" in result.stderr

@@ -660,9 +660,10 @@ def test_the_final_checkpoint_is_on_disk_before_the_final_evaluation(tmp_path, m
 
 
 @pytest.mark.slow
-def test_ctrl_c_while_the_fid_reference_statistics_are_computed_is_one_line(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_the_fid_reference_statistics_are_computed_is_one_line(tmp_path, sig):
     """Before the loop's handlers exist (building the run, Inception on the reference images):
-    one line, exit 130, and a fresh run dir holding nothing but the refused record is not left."""
+    one line, exit 128 + the signal, and a fresh run dir holding nothing but the record is not left."""
     run_dir = tmp_path / "run"
     process = subprocess.Popen([CLI, "train", "data=digits", f"fid.cache_dir={tmp_path / 'cache'}", "steps=10",
                                 f"hydra.run.dir={run_dir}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -671,9 +672,10 @@ def test_ctrl_c_while_the_fid_reference_statistics_are_computed_is_one_line(tmp_
         assert process.poll() is None and time.monotonic() < deadline, "the reference statistics never started"
         time.sleep(0.2)
     time.sleep(1)  # inside Inception's batches
-    process.send_signal(signal.SIGINT)
+    process.send_signal(sig)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr[-2000:]
+    assert process.returncode == 128 + sig, stderr[-2000:]
     assert "Traceback" not in stderr and stderr.strip().splitlines()[-1] == (
-        "wgan-cli: error: SIGINT before training started: nothing was trained; run the same command to start it")
+        f"wgan-cli: error: {signal.Signals(sig).name} before training started: nothing was trained; run the same "
+        "command to start it")
     assert not run_dir.exists()

@@ -16,6 +16,8 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
@@ -129,3 +131,32 @@ def shut_down_pool() -> None:
     executor = getattr(sys.modules.get("joblib.externals.loky.reusable_executor"), "_executor", None)
     if executor is not None:
         executor.shutdown(wait=True)
+
+
+class Signalled(BaseException):
+    """A stop signal outside the training loop (start-up, the final summary), raised where the
+    program is, as Ctrl-C raises KeyboardInterrupt; a BaseException, so no ``except Exception``
+    on the way swallows it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextmanager
+def signals_raise() -> Iterator[None]:
+    """SIGTERM, SIGHUP and SIGUSR2 raise ``Signalled`` while the run is built (the loop's own
+    handlers take over while it trains); under submitit its signals are left to it."""
+    if submitit_preempt_signal() is not None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def raise_it(signum: int, frame: FrameType | None) -> None:
+        raise Signalled(signum)
+
+    previous = {sig: signal.signal(sig, raise_it) for sig in STOP_SIGNALS if sig != signal.SIGINT}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

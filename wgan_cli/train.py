@@ -54,7 +54,7 @@ def run(cfg: DictConfig) -> float:
     from wgan_cli.config import validate
     from wgan_cli.distributed import current_shard
     from wgan_cli.errors import one_line
-    from wgan_cli.interrupts import Interrupted
+    from wgan_cli.interrupts import Interrupted, Signalled, signals_raise
     from wgan_cli.resume import hydra_record
     from wgan_cli.sweep import read_summary, write_summary
 
@@ -73,6 +73,8 @@ def run(cfg: DictConfig) -> float:
     if in_sweep and cfg.device.name != "cpu" and shard.world == 1:
         use_gpu_by_job_number(hydra_cfg.job.num)
     lock = RunDirLock(run_dir, hydra_record(run_dir)) if main_rank else None
+    raising = signals_raise()  # until the loop's handlers take over: a signal is one line, not a silent death
+    raising.__enter__()
     try:
         validate(cfg)  # a typo or an out-of-range value is refused before torch is even imported
         if lock is not None:
@@ -83,15 +85,17 @@ def run(cfg: DictConfig) -> float:
 
         trainer = Trainer(cfg, run_dir)
         metrics = trainer.fit()
-    except (Exception, KeyboardInterrupt) as caught:  # noqa: BLE001 - recorded, then reported or re-raised below
+    except (Exception, KeyboardInterrupt, Signalled) as caught:  # noqa: BLE001 - recorded, then reported or re-raised
         from wgan_cli.errors import out_of_memory
 
-        if isinstance(caught, KeyboardInterrupt):  # Ctrl-C outside the loop's handlers: start-up (the FID
-            import signal  # reference statistics, building the run) or the final summary
+        if isinstance(caught, (KeyboardInterrupt, Signalled)):  # a signal outside the loop's handlers: start-up
+            import signal  # (building the run, the FID reference statistics) or the final summary
 
-            caught = Interrupted("SIGINT before training started: nothing was trained; run the same command to start "
-                                 "it" if trainer is None else "SIGINT after training: last.pt holds the run",
-                                 signal.SIGINT)
+            signum = getattr(caught, "signum", signal.SIGINT)
+            name = signal.Signals(signum).name
+            caught = Interrupted(f"{name} before training started: nothing was trained; run the same command to "
+                                 "start it" if trainer is None else f"{name} after training: last.pt holds the run",
+                                 signum)
         ex = out_of_memory(caught) or caught
         status = "interrupted" if isinstance(ex, Interrupted) else "failed"
         if isinstance(ex, RunDirBusy):
@@ -114,6 +118,7 @@ def run(cfg: DictConfig) -> float:
             report(ex)  # one line and exit here: Hydra's job runner would log a second line first
         raise
     finally:
+        raising.__exit__(None, None, None)
         if lock is not None:
             lock.release()
     if not main_rank:

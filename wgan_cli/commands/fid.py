@@ -142,6 +142,10 @@ def dataset_source(spec: str, extractor, args: argparse.Namespace) -> Source:  #
     return Source(stats, label, split=split, features=features)
 
 
+FEATURE_BYTES = 4 * 2048 * 4  # an image's pool3 features: float32, kept, concatenated, and as float64 statistics
+COVARIANCE_BYTES = 2 * 2048 * 2048 * 8  # the covariance and its working copy
+
+
 def checkpoint_source(spec: str, extractor, args: argparse.Namespace) -> Source:  # noqa: ANN001
     import torch
 
@@ -153,6 +157,10 @@ def checkpoint_source(spec: str, extractor, args: argparse.Namespace) -> Source:
         raise UserError(f"{spec}: the run trained on {state['config']['data']['name']}, not images; FID needs images")
     generator, noise_dim = generator_from_checkpoint(state, extractor.device)
     n = args.num_samples or DEFAULT_SAMPLES
+    from wgan_cli.memory import host_available, require_fits
+
+    require_fits("--num-samples", n, lambda k: k * FEATURE_BYTES + COVARIANCE_BYTES, host_available(),
+                 "keeping the Inception features of the generated images", "FID needs about 10,000 (50,000 at most)")
     g = torch.Generator(extractor.device).manual_seed(args.seed)
     with torch.inference_mode():
         feats = torch.cat([
