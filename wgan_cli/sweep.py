@@ -116,15 +116,40 @@ def write_hparams(writer, cfg: DictConfig, metric_tags: list[str]) -> None:  # n
     writer.file_writer.add_summary(hp.hparams_pb({p: values[p.name] for p in params}, trial_id=trial_id()))
 
 
+def swept_keys() -> set[str]:
+    """The keys a multirun sweeps (``seed=0,1``, ``critic=clip,gp``), from the sweep's
+    ``multirun.yaml``; empty for a single run or where it cannot be read."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    try:
+        hydra_cfg = HydraConfig.get()
+    except ValueError:  # not under Hydra (tests, benchmarks)
+        return set()
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return set()
+    try:
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        task = OmegaConf.load(Path(hydra_cfg.sweep.dir) / "multirun.yaml").hydra.overrides.task
+        return {o.key_or_group for o in OverridesParser.create().parse_overrides(list(task))
+                if o.is_sweep_override()}
+    except Exception:  # noqa: BLE001 - no multirun.yaml (another sweeper's layout): name runs by every override
+        return set()
+
+
 def trial_id() -> str:
-    """The run's name in the HParams table: its command-line overrides (unique within a sweep)."""
+    """The run's name in the HParams table: in a sweep, the overrides that differ between its jobs
+    (``critic=gp seed=1``: names that fit the column), else every command-line override."""
     from hydra.core.hydra_config import HydraConfig
 
     try:
-        overrides = list(HydraConfig.get().overrides.task)
+        overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith("hydra.")]
     except ValueError:  # not under Hydra (tests, benchmarks)
         overrides = []
-    return " ".join(o for o in overrides if not o.startswith("hydra.")) or "defaults"
+    varied = swept_keys()
+    differing = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") in varied]
+    return " ".join(differing or overrides) or "defaults"
 
 
 class SweepStatus(Callback):

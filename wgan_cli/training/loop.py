@@ -51,7 +51,8 @@ def fit(t: Trainer) -> dict[str, float]:
                           critic_free=not t.strategy.has_network, probe=t.probe is not None)
         if t.fid is not None:
             tracker.text("fid/protocol", t.fid.protocol, t.step)
-        tracker.hparams(cfg, list(METRICS) + ([t.fid.tag] if t.fid is not None else []))
+        logged = [m for m in METRICS if m != ("gap/critic" if t.critic_is_w1 else "w1/critic")]  # no empty column
+        tracker.hparams(cfg, logged + ([t.fid.tag] if t.fid is not None else []))
     try:
         with StopRequests() as stop:
             metrics = loop(t, tracker, stop)
