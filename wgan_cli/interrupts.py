@@ -44,9 +44,9 @@ class StopRequests:
         self.since = 0.0  # when the first signal arrived
         self._previous: dict[int, object] = {}
         self.requeue_signal = submitit_preempt_signal()
+        # outside submitit, USR2 too: SLURM's warning before a time limit (sbatch --signal=USR2@60)
         self.signals = ((signal.SIGINT, signal.SIGHUP, self.requeue_signal) if self.requeue_signal
-                        else STOP_SIGNALS)  # USR2: SLURM's
-        # warning before a time limit (sbatch --signal=USR2@60) outside submitit too
+                        else STOP_SIGNALS)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.signum == signum and time.monotonic() - self.since < ONE_DELIVERY_S:
