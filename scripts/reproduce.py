@@ -678,8 +678,9 @@ digits can test on a CPU. Every number on this page was measured by
 
     python scripts/reproduce.py
 
-in 35 minutes on 2 CPU cores, 32 of them the 26 training runs, two at a time (`--claims NAME,...`
-for a subset: {', '.join(CLAIMS)};
+in 35 to 60 minutes on 2 CPU cores (measured with other work beside it: the test suite, for the
+60), nearly all of it the 26 training runs, two at a time (`--claims NAME,...` for a subset:
+{', '.join(CLAIMS)};
 `--seeds` and `--jobs` for more seeds and parallel runs). The verdict of each claim is a rule on
 its measurements, stated beside it: where a short CPU run does not show what the paper shows, the
 page says so.
