@@ -139,8 +139,11 @@ class Signalled(BaseException):
     on the way swallows it."""
 
     def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
+        super().__init__(signum)
         self.signum = signum
+
+    def __str__(self) -> str:
+        return signal.Signals(self.signum).name
 
 
 @contextmanager
@@ -152,7 +155,12 @@ def signals_raise() -> Iterator[None]:
         return
 
     def raise_it(signum: int, frame: FrameType | None) -> None:
+        if raised:  # once: a group's signal and its forward, or a second one, while the first is handled
+            return
+        raised.append(signum)
         raise Signalled(signum)
+
+    raised: list[int] = []
 
     previous = {sig: signal.signal(sig, raise_it) for sig in STOP_SIGNALS if sig != signal.SIGINT}
     try:
