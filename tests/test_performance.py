@@ -4,6 +4,10 @@ scripts/bench_train.py, not here."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,28 +16,40 @@ from conftest import compose_config, run_cli, scalars
 from wgan_cli.critic import STRATEGIES
 from wgan_cli.critic.gp import GPConfig, input_gradient_norms, interpolate
 from wgan_cli.model import MODELS
+from wgan_cli.training import Trainer
+
+
+MEASURE_RSS = """
+import json, sys
+sys.path.insert(0, "tests")
+from conftest import compose_config
 from wgan_cli.profiling import rss_mb
 from wgan_cli.training import Trainer
+cfg = compose_config("critic=gp", "model.width=256", "batch_size=256", "n_critic=2", "steps=600",
+                     "log_every=10", "eval.every=0", "eval.n=256", "checkpoint.every=100")
+trainer = Trainer(cfg, sys.argv[1])
+rss, step = [], trainer.train_step
+def recorded_step():
+    stats = step()
+    rss.append(rss_mb())
+    return stats
+trainer.train_step = recorded_step
+trainer.fit()
+print(json.dumps(rss))
+"""
 
 
 @pytest.mark.slow
 def test_memory_is_flat_over_a_long_run(tmp_path):
     """Resident memory over 600 logged steps of a GP run: anything a step kept alive (a graph, a
-    logged tensor with its history) would grow it by megabytes every few steps. (Evaluations are
-    left out: each one's figure moves the allocator's high-water mark by some 10 MiB, once.)"""
-    cfg = compose_config("critic=gp", "model.width=256", "batch_size=256", "n_critic=2", "steps=600",
-                         "log_every=10", "eval.every=0", "eval.n=256", "checkpoint.every=100")
-    trainer = Trainer(cfg, tmp_path)
-    rss: list[float] = []
-    step = trainer.train_step
-
-    def recorded_step():  # noqa: ANN202
-        stats = step()
-        rss.append(rss_mb())
-        return stats
-
-    trainer.train_step = recorded_step
-    trainer.fit()
+    logged tensor with its history) would grow it by megabytes every few steps. It runs in a
+    process of its own, so that what earlier tests left running in pytest's process is not
+    counted. (Evaluations are left out: each one's figure moves the allocator's high-water mark
+    by some 10 MiB, once.)"""
+    done = subprocess.run([sys.executable, "-c", MEASURE_RSS, str(tmp_path)], capture_output=True,
+                          text=True, timeout=600, cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rss = json.loads(done.stdout.strip().splitlines()[-1])
     assert len(rss) == 600
     early, late = max(rss[100:200]), max(rss[500:600])  # after warm-up
     assert late - early < 4, f"RSS grew from {early:.0f} MiB to {late:.0f} MiB"
