@@ -31,6 +31,12 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
     )
 
 
+def job_dir(sweep: Path, number: int) -> Path:
+    """A sweep job's run dir: ``<number>_<the overrides the sweep varies>``."""
+    (found,) = [p for p in sweep.iterdir() if p.name == str(number) or p.name.startswith(f"{number}_")]
+    return found
+
+
 def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     """tag -> [(step, value)] from the run's TensorBoard event files."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

@@ -116,7 +116,7 @@ def test_a_three_job_sweep_writes_three_run_dirs(tmp_path):
     result = run_cli("train", "-m", "critic=clip,gp,sn", "steps=2", *FAST, f"hydra.sweep.dir={sweep}")
     assert result.returncode == 0, result.stderr
     critics = {}
-    for job in ("0", "1", "2"):
+    for job in ("0_critic=clip", "1_critic=gp", "2_critic=sn"):  # named by what the jobs vary
         cfg = OmegaConf.load(sweep / job / ".hydra" / "config.yaml")
         critics[cfg.critic.name] = cfg
         assert list((sweep / job / "tb").glob("events.out.tfevents.*"))

@@ -148,7 +148,7 @@ def test_a_sweep_job_of_two_submitit_tasks_is_one_data_parallel_run(tmp_path):
                      "critic=gp,sn", *args, f"hydra.sweep.dir={sweep}", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     for job, critic in enumerate(["gp", "sn"]):
-        run = sweep / str(job)
+        run = sweep / f"{job}_critic={critic}"
         single = run_cli("train", f"critic={critic}", *args, f"hydra.run.dir={tmp_path / critic}", cwd=tmp_path,
                          env=env)
         assert single.returncode == 0, single.stderr

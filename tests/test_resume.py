@@ -573,7 +573,7 @@ def test_a_group_sigterm_under_a_sweep_saves_the_running_job_and_a_rerun_resumes
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     process = subprocess.Popen([CLI, "train", "-m", *overrides, "steps=100000", "seed=0,1", f"hydra.sweep.dir={sweep}"],
                                env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    job = sweep / "0"
+    job = sweep / "0_seed=0"  # named by what the jobs vary
     wait_until_logged(job, process, step=4, tag="loss/generator")
     os.killpg(process.pid, signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
@@ -581,12 +581,12 @@ def test_a_group_sigterm_under_a_sweep_saves_the_running_job_and_a_rerun_resumes
     assert "DataLoader worker" not in stderr and "Traceback" not in stderr, stderr
     step = torch.load(job / "checkpoints" / "last.pt", weights_only=True)["step"]
     assert step > 3 and json.loads((job / "summary.json").read_text())["status"] == "interrupted"
-    assert not (sweep / "1").exists()  # the sweep stopped with its running job
+    assert not (sweep / "1_seed=1").exists()  # the sweep stopped with its running job
     rerun = run_cli("train", "-m", *overrides, f"steps={step + 2}", "seed=0,1", f"hydra.sweep.dir={sweep}")
     assert rerun.returncode == 0, rerun.stderr
     assert torch.load(job / "checkpoints" / "last.pt", weights_only=True)["step"] == step + 2
     assert f"resumed from {job / 'checkpoints' / 'last.pt'} at step {step}" in (job / "train.log").read_text()
-    assert json.loads((sweep / "1" / "summary.json").read_text())["status"] == "completed"
+    assert json.loads((sweep / "1_seed=1" / "summary.json").read_text())["status"] == "completed"
 
 
 def test_only_this_tools_own_temporary_files_count_as_stale(tmp_path):

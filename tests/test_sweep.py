@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import run_cli, scalars
+from conftest import job_dir, run_cli, scalars
 
 SMALL = ["critic=gp", "steps=20", "eval.every=10", "eval.n=100", "model.width=32", "batch_size=32", "log_every=5"]
 
@@ -39,7 +39,7 @@ def lr_d(overrides: list[str]) -> float:
 def test_a_failing_job_is_recorded_and_the_sweep_goes_on(sweep):
     root, result = sweep
     assert result.returncode == 2, result.stderr  # two jobs failed
-    summaries = {int(p.parent.name): json.loads(p.read_text()) for p in root.glob("*/summary.json")}
+    summaries = {int(p.parent.name.split("_")[0]): json.loads(p.read_text()) for p in root.glob("*/summary.json")}
     assert sorted(summaries) == [0, 1, 2, 3]
     assert {s["status"] for s in summaries.values()} == {"completed", "failed"}
     for s in summaries.values():
@@ -57,10 +57,10 @@ def test_joblib_runs_two_local_jobs_in_worker_processes(tmp_path):
     result = run_cli("train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *SMALL,
                      "optim.lr_d=1e-4,1e9", f"hydra.sweep.dir={tmp_path}")
     assert result.returncode == 1, result.stderr  # one of two failed
-    summaries = [json.loads((tmp_path / str(i) / "summary.json").read_text()) for i in range(2)]
+    summaries = [json.loads((job_dir(tmp_path, i) / "summary.json").read_text()) for i in range(2)]
     assert [s["status"] for s in summaries] == ["completed", "failed"]
     assert "1 of 2 jobs failed" in result.stdout + result.stderr
-    assert len(scalars(tmp_path / "0")["w1/exact"]) == 2
+    assert len(scalars(job_dir(tmp_path, 0))["w1/exact"]) == 2
 
 
 @pytest.mark.slow
@@ -153,8 +153,10 @@ def test_a_real_tensorboard_serves_the_scalars_and_the_hparams_sessions(sweep):
         completed = [run for run, t in tags.items() if "w1/exact" in t]
         assert len(completed) == 2 and all(run.endswith("/tb") for run in completed)
         experiment = fetch(f"{base}/data/plugin/hparams/experiment", {"experimentName": ""})
-        names = {h["name"] for h in experiment["hparamInfos"]}
-        assert {"critic.name", "optim.lr_d", "seed", "n_critic"} <= names
+        names = [h["name"] for h in experiment["hparamInfos"]]
+        assert {"critic.name", "optim.lr_d", "seed", "n_critic"} <= set(names)
+        # the swept columns first, marked as differing (TensorBoard checks its first five)
+        assert names[:2] == ["optim.lr_d", "seed"] and [h.get("differs", False) for h in experiment["hparamInfos"]][:3] == [True, True, False]
         assert "w1/exact" in {m["name"]["tag"] for m in experiment["metricInfos"]}
         groups = fetch(f"{base}/data/plugin/hparams/session_groups", {
             "experimentName": "", "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE",
@@ -228,29 +230,29 @@ def test_report_trusts_summaries_and_names_killed_missing_and_truncated_jobs(tmp
     result = run_cli("train", "-m", "steps=4", "eval.every=2", "eval.n=64", "model.width=16",
                      "fid.cache_dir='/tmp/データ','/tmp/b'", "seed=0,1,2", f"hydra.sweep.dir={root}")
     assert result.returncode == 0, result.stderr
-    truth = {job: json.loads((root / job / "summary.json").read_text())["final"]["w1/exact"] for job in "0123"}
-    (root / "1" / "summary.json").unlink()  # killed before it could write one
-    events = next((root / "2" / "tb").glob("events.out.tfevents.*"))
-    last_eval = scalars(root / "2")["w1/exact"][-1]
+    truth = {job: json.loads((job_dir(root, job) / "summary.json").read_text())["final"]["w1/exact"] for job in range(4)}
+    (job_dir(root, 1) / "summary.json").unlink()  # killed before it could write one
+    events = next((job_dir(root, 2) / "tb").glob("events.out.tfevents.*"))
+    last_eval = scalars(job_dir(root, 2))["w1/exact"][-1]
     data = events.read_bytes()
     for cut in range(200, len(data), 200):  # the tail, down to the final evaluation, is lost
         events.write_bytes(data[: len(data) - cut])
-        if scalars(root / "2")["w1/exact"][-1] != last_eval:
+        if scalars(job_dir(root, 2))["w1/exact"][-1] != last_eval:
             break
-    assert scalars(root / "2")["w1/exact"][-1][0] == 2
-    shutil.rmtree(root / "5")  # never started
+    assert scalars(job_dir(root, 2))["w1/exact"][-1][0] == 2
+    shutil.rmtree(job_dir(root, 5))  # never started
     report = run_cli("report", str(root), "--format", "json", "--out", str(tmp_path / "r.png"))
     assert report.returncode == 0, report.stderr
     out = json.loads(report.stdout)
     assert out["jobs"] == 5 and out["expected_jobs"] == 6
     warnings = "\n".join(out["warnings"])
-    assert "job 2: its events end at step 2" in warnings and "the table uses summary.json" in warnings
+    assert f"job {job_dir(root, 2).name}: its events end at step 2" in warnings and "the table uses summary.json" in warnings
     assert "1 job(s) without a final result (killed, interrupted or running): 1" in warnings
     assert "1 of 6 jobs never started" in warnings
     rows = {r["fid.cache_dir"].strip("'"): r for r in out["rows"]}
     first = rows["/tmp/データ"]  # jobs 0, 1, 2 (seeds pooled): 1 killed, 2 from its summary
     assert first["runs"] == 3 and first["killed"] == 1
-    assert first["w1/exact mean"] == pytest.approx(np.mean([truth["0"], truth["2"]]), rel=1e-6)
+    assert first["w1/exact mean"] == pytest.approx(np.mean([truth[0], truth[2]]), rel=1e-6)
     assert rows["/tmp/b"]["runs"] == 2 and rows["/tmp/b"]["killed"] == 0  # jobs 3 and 4; 5 never started
     assert "Glyph" not in report.stderr and report.stderr.count("warning: ") == 3, report.stderr
 
@@ -311,7 +313,7 @@ def test_a_signalled_joblib_sweep_saves_every_job_leaves_no_process_and_resumes(
                                start_new_session=True)
     deadline = time.monotonic() + 240
     while not all(re.search(r"step \d+/3000", (tmp_path / job / "train.log").read_text())
-                  for job in ("0", "1") if (tmp_path / job / "train.log").is_file()) or len(list(tmp_path.glob("*/train.log"))) < 2:
+                  for job in ("0_seed=0", "1_seed=1") if (tmp_path / job / "train.log").is_file()) or len(list(tmp_path.glob("*/train.log"))) < 2:
         assert process.poll() is None and time.monotonic() < deadline, "the jobs did not start training"
         time.sleep(0.2)
     (os.killpg if to_group else os.kill)(process.pid, signal.SIGTERM)
@@ -320,7 +322,7 @@ def test_a_signalled_joblib_sweep_saves_every_job_leaves_no_process_and_resumes(
     assert "Traceback" not in stderr and "SIGTERM at step " in stderr.strip().splitlines()[-1]
     if not to_group:
         assert "wgan-cli: SIGTERM: asking the sweep's 2 running job(s) to save and stop" in stderr
-    for job in ("0", "1"):
+    for job in ("0_seed=0", "1_seed=1"):
         summary = json.loads((tmp_path / job / "summary.json").read_text())
         saved = __import__("torch").load(tmp_path / job / "checkpoints" / "last.pt", weights_only=True)
         assert summary["status"] == "interrupted" and 0 < saved["step"] == summary["steps"] < 3000, job
@@ -330,6 +332,13 @@ def test_a_signalled_joblib_sweep_saves_every_job_leaves_no_process_and_resumes(
         time.sleep(0.5)
     resumed = run_cli(*args)  # the same command continues both jobs
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    for job in ("0", "1"):
+    for job in ("0_seed=0", "1_seed=1"):
         assert json.loads((tmp_path / job / "summary.json").read_text())["status"] == "completed"
         assert "resumed from" in (tmp_path / job / "train.log").read_text()
+
+
+def test_a_sweep_marks_the_hparams_columns_it_varies():
+    from wgan_cli.sweep import varies
+
+    assert varies("seed", {"seed"}) and varies("critic.weight", {"critic"}) and varies("critic option", {"critic"})
+    assert not varies("optim recipe", {"critic"}) and not varies("seed", {"critic"}) and not varies("seed", set())

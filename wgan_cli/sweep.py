@@ -105,14 +105,30 @@ def shown(value: Any) -> Any:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
+def varies(column: str, swept: set[str]) -> bool:
+    """Whether a sweep over ``swept`` (keys and groups) varies the HParams column: the key itself,
+    a key of a swept group (``critic.weight`` under ``critic=clip,gp``) or its chosen option."""
+    group = column.split(".", 1)[0]
+    return column in swept or group in swept or any(CHOSEN.get(g) == column for g in swept)
+
+
 def write_hparams(writer, cfg: DictConfig, metric_tags: list[str]) -> None:  # noqa: ANN001 - SummaryWriter
     """The HParams experiment and this run's session, in the run's own event file (not
-    ``add_hparams``, which writes a separate timestamped run)."""
+    ``add_hparams``, which writes a separate timestamped run). In a sweep, the columns it varies
+    are marked ``differs``: TensorBoard lists them first and shows them checked (its first five)."""
+    from tensorboard.plugins.hparams import plugin_data_pb2
     from tensorboard.plugins.hparams import summary_v2 as hp
 
     values = {k: shown(v) for k, v in hparams(cfg).items()}
-    params = [hp.HParam(k, domain(k, v)) for k, v in values.items()]
-    writer.file_writer.add_summary(hp.hparams_config_pb(params, [hp.Metric(t) for t in metric_tags]))
+    swept = swept_keys()
+    params = sorted((hp.HParam(k, domain(k, v)) for k, v in values.items()), key=lambda p: not varies(p.name, swept))
+    experiment = hp.hparams_config_pb(params, [hp.Metric(t) for t in metric_tags])
+    content = experiment.value[0].metadata.plugin_data
+    data = plugin_data_pb2.HParamsPluginData.FromString(content.content)
+    for info in data.experiment.hparam_infos:
+        info.differs = varies(info.name, swept)
+    content.content = data.SerializeToString()
+    writer.file_writer.add_summary(experiment)
     writer.file_writer.add_summary(hp.hparams_pb({p: values[p.name] for p in params}, trial_id=trial_id()))
 
 
@@ -138,18 +154,46 @@ def swept_keys() -> set[str]:
         return set()
 
 
-def trial_id() -> str:
-    """The run's name in the HParams table: in a sweep, the overrides that differ between its jobs
-    (``critic=gp seed=1``: names that fit the column), else every command-line override."""
+def differing_overrides() -> tuple[list[str], list[str]]:
+    """The run's command-line overrides (``hydra.*`` left out), and those among them that a sweep
+    varies (``critic=gp``, ``seed=1``; empty outside a sweep)."""
     from hydra.core.hydra_config import HydraConfig
 
     try:
         overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith("hydra.")]
     except ValueError:  # not under Hydra (tests, benchmarks)
-        overrides = []
+        return [], []
     varied = swept_keys()
-    differing = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") in varied]
+    return overrides, [o for o in overrides if o.split("=", 1)[0].lstrip("+~") in varied]
+
+
+def trial_id() -> str:
+    """The run's name in the HParams table: in a sweep, the overrides that differ between its jobs
+    (``critic=gp seed=1``: names that fit the column), else every command-line override."""
+    overrides, differing = differing_overrides()
     return " ".join(differing or overrides) or "defaults"
+
+
+JOB_NAME_CHARS = 80  # a job dir's suffix is cut there: a file name, and a TensorBoard run name
+
+
+def job_dir_suffix() -> str:
+    """``_critic=gp,seed=1``: a sweep job's dir is named by its number and the overrides that
+    differ between the jobs (``hydra.sweep.subdir``), so TensorBoard's runs say what they
+    compare (``0_critic=clip,seed=0/tb/exact`` rather than ``0/tb/exact``). Empty where nothing
+    is swept or the sweep's record cannot be read (the dir is then the job number alone)."""
+    try:
+        differing = differing_overrides()[1]
+    except Exception:  # noqa: BLE001 - a name must never stop a job
+        return ""
+    name = ",".join(differing).replace(os.sep, "_")[:JOB_NAME_CHARS]
+    return f"_{name}" if name else ""
+
+
+def job_number(job_dir: Path) -> tuple[int, str]:
+    """The sort key of a sweep's job dir: ``10_seed=1`` after ``9_seed=0``."""
+    number = job_dir.name.split("_", 1)[0]
+    return (int(number) if number.isdigit() else 1 << 60), job_dir.name
 
 
 class SweepStatus(Callback):
@@ -165,7 +209,7 @@ class SweepStatus(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         global failed_jobs
         sweep = Path(config.hydra.sweep.dir)
-        runs = [(p.parent, read_summary(p.parent)) for p in sorted(sweep.glob(f"*/{SUMMARY}"))]
+        runs = [(d, read_summary(d)) for d in sorted((p.parent for p in sweep.glob(f"*/{SUMMARY}")), key=job_number)]
         failed = [(d, s) for d, s in runs if s and s.get("status") in ("failed", "diverged")]
         failed_jobs = len(failed)
         for run_dir, summary in failed:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 # the config schemas, torch-free: composing (help, completion, --cfg) needs nothing else
 import wgan_cli.config  # noqa: F401
@@ -22,6 +22,17 @@ from wgan_cli.rundir import RunDir, RunDirBusy, RunDirLock
 
 CONFIG_PATH = "pkg://wgan_cli.configs"
 log = logging.getLogger("wgan_cli")
+
+
+def _job_dir_suffix() -> str:
+    from wgan_cli.sweep import job_dir_suffix
+
+    return job_dir_suffix()
+
+
+# hydra.sweep.subdir names a job's dir by what its sweep varies; registered on import, which
+# every launcher's job process does (joblib and submitit workers unpickle ``train`` from here)
+OmegaConf.register_new_resolver("swept_overrides", _job_dir_suffix, replace=True)
 
 
 def compose_config(overrides: list[str]) -> DictConfig:

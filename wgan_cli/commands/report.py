@@ -54,10 +54,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def job_dirs(sweep: Path) -> list[Path]:
+    from wgan_cli.sweep import job_number
+
     if not sweep.is_dir():
         raise UserError(f"{sweep}: no such folder")
-    jobs = sorted((p for p in sweep.iterdir() if (RunDir(p).hydra / "overrides.yaml").is_file()),
-                  key=lambda p: (len(p.name), p.name))
+    jobs = sorted((p for p in sweep.iterdir() if (RunDir(p).hydra / "overrides.yaml").is_file()), key=job_number)
     if not jobs:
         raise UserError(f"{sweep}: not a sweep dir (no job folders holding .hydra/overrides.yaml); "
                         "give the folder a multirun wrote, outputs/multirun/<date>/<time>")
