@@ -62,7 +62,7 @@ def test_toy_data_keeps_the_mlp_demo():
     demo, toy = compose_config(), compose_config("data=gaussians25")
     for cfg in (demo, toy):
         assert (cfg.model.name, cfg.model.noise_dim, cfg.model.width) == ("mlp", 2, 256)
-        assert (cfg.steps, cfg.batch_size, cfg.fid.every, cfg.eval.every, cfg.eval.n) == (3000, 128, 0, 500, 1000)
+        assert (cfg.steps, cfg.batch_size, cfg.fid.every, cfg.eval.every, cfg.eval.n) == (3000, 128, 0, 250, 1000)
     assert demo.critic.name == "sn" and demo.optim.lr_d == 1.2e-3
 
 

@@ -43,7 +43,7 @@ class OptimConfig:
 
 @dataclass
 class EvalConfig:
-    every: int = 500  # generator steps between evaluations (exact W1, figure); 0 = only at the end
+    every: int = 250  # generator steps between evaluations (exact W1, figure); 0 = only at the end
     n: int = 1000  # samples per side for exact W1, the noise floor and the held-out KR estimate
     projections: int = 200  # random directions for w1/sliced
 
