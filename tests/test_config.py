@@ -6,7 +6,7 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from wgan_cli.config import validate
+from wgan_cli.validation import validate
 from wgan_cli.errors import ConfigError
 
 import wgan_cli.configs

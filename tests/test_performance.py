@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import compose_config, run_cli, scalars
+
 from wgan_cli.critic import STRATEGIES
-from wgan_cli.critic.gp import GPConfig, input_gradient_norms, interpolate
+from wgan_cli.critic.gp import GPConfig
+from wgan_cli.gradients import input_gradient_norms, interpolate
 from wgan_cli.model import MODELS
 from wgan_cli.training import Trainer
-
 
 MEASURE_RSS = """
 import json, sys

@@ -68,7 +68,7 @@ def test_the_probe_reads_the_length_of_a_shift_between_a_distribution_and_its_tr
     ("probe.every=-5", "probe.every=-5: must be >= 0 (0 = off)"),
 ])
 def test_bad_probe_values_are_one_line(override, message):
-    from wgan_cli.config import validate
+    from wgan_cli.validation import validate
 
     with pytest.raises(ConfigError) as caught:
         validate(compose_config(override))

@@ -621,7 +621,7 @@ def test_a_last_pt_that_is_not_a_file_is_refused_not_taken_for_a_fresh_start(tmp
     ("optim.lr_d=-1e-4", "optim.lr_d=-0.0001: must be a finite number > 0"),
 ])
 def test_an_infinite_or_nan_learning_rate_is_refused(override, message):
-    from wgan_cli.config import validate
+    from wgan_cli.validation import validate
     from wgan_cli.errors import ConfigError
 
     with pytest.raises(ConfigError) as caught:

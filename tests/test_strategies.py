@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import torch
+from conftest import FAST, compose_config
 from torch import nn
 
 from wgan_cli.critic import STRATEGIES
 from wgan_cli.critic.clip import ClipConfig
-from wgan_cli.critic.gp import GPConfig, input_gradient_norms, interpolate
+from wgan_cli.critic.gp import GPConfig
 from wgan_cli.critic.sn import SNConfig
+from wgan_cli.gradients import input_gradient_norms, interpolate
 from wgan_cli.model.mlp import MLPConfig, build_mlp
 from wgan_cli.training import Trainer
-
-from conftest import FAST, compose_config
 
 
 class Linear(nn.Module):

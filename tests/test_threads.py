@@ -178,7 +178,7 @@ def test_images_have_a_quality_bar_only_with_a_fid_target():
     assert met({"fid/1k_train": 49.0}, cfg, False, "fid/1k_train")
     assert not met({"fid/1k_train": 51.0}, cfg, False, "fid/1k_train")
     with pytest.raises(ConfigError, match="fid.target=-1"):
-        from wgan_cli.config import validate
+        from wgan_cli.validation import validate
 
         validate(compose_config("fid.target=-1"))
 

@@ -93,6 +93,17 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return p
 
 
+def restore_record(run_dir: Path) -> None:
+    """Put back the ``.hydra`` record kept in the run's ``last.pt`` (a refused run had Hydra
+    rewrite it); nothing where there is no ``last.pt`` or it cannot be read."""
+    last = RunDir(run_dir).last
+    if last.is_file():
+        try:
+            RunDir(run_dir).write_record(load_checkpoint(last).get("hydra_record"))
+        except UserError:
+            pass  # an unreadable last.pt: nothing to restore from
+
+
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
     """The state a trainer saved; a missing, truncated or foreign file is a one-line error."""
     p = resolve_checkpoint(path)

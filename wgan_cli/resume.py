@@ -22,7 +22,7 @@ SCHEDULE_KEYS = ("optim.lr_g", "optim.lr_d", "optim.betas", "optim.decay", "step
 
 
 def starting_checkpoint(cfg: Any, run_dir: Path) -> Path | None:
-    from wgan_cli.checkpoint import load_checkpoint, resolve_checkpoint
+    from wgan_cli.checkpoint import resolve_checkpoint, restore_record
 
     last = RunDir(run_dir).last
     if last.exists() and not last.is_file():  # not "no checkpoint": a restart would hide the run's curves
@@ -32,10 +32,7 @@ def starting_checkpoint(cfg: Any, run_dir: Path) -> Path | None:
         return last if last.is_file() else None
     if cfg.resume == "never":
         if last.is_file():
-            try:
-                restore_hydra_record(run_dir, load_checkpoint(last).get("hydra_record"))
-            except UserError:
-                pass  # an unreadable last.pt: nothing to restore from, the refusal stands
+            restore_record(run_dir)
             raise ConfigError(
                 f"resume=never: {run_dir} already holds a run (checkpoints/last.pt); choose a new "
                 "hydra.run.dir, or resume=auto to continue it"
@@ -86,11 +83,3 @@ def check_compatible(state: dict[str, Any], cfg: Any, data_shape: tuple[int, ...
         )
 
 
-def hydra_record(run_dir: Path) -> dict[str, str]:
-    folder = RunDir(run_dir).hydra
-    return {p.name: p.read_text() for p in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
-
-
-def restore_hydra_record(run_dir: Path, record: dict[str, str] | None) -> None:
-    for name, text in (record or {}).items():
-        (RunDir(run_dir).hydra / name).write_text(text)

@@ -41,6 +41,16 @@ class RunDir:
         self.summary = self.root / SUMMARY
         self.lock = self.root / ".lock"
 
+    def read_record(self) -> dict[str, str]:
+        """The ``.hydra/*.yaml`` files by name: the record of the run that owns the dir, kept in its
+        checkpoints and its lock so that a refused run can put it back."""
+        return {p.name: p.read_text() for p in sorted(self.hydra.glob("*.yaml"))} if self.hydra.is_dir() else {}
+
+    def write_record(self, record: dict[str, str] | None) -> None:
+        """Put a ``.hydra`` record back: Hydra rewrites it before a run that is then refused."""
+        for name, text in (record or {}).items():
+            (self.hydra / name).write_text(text)
+
     def stale_temp_files(self) -> list[Path]:
         """Temporary files of this tool's writes killed midway, by their exact names
         (``.last.pt.<pid>.tmp``, ``.summary.json.<pid>.tmp``, ...): a user's ``.notes.tmp`` stays."""
@@ -67,9 +77,7 @@ class RunDirLock:
         except OSError:
             holder = self.holder(fd)
             os.close(fd)
-            from wgan_cli.resume import restore_hydra_record
-
-            restore_hydra_record(self.dir.root, holder.get("hydra_record"))
+            self.dir.write_record(holder.get("hydra_record"))
             raise RunDirBusy(f"{self.dir.root}: another run is training there (host {holder.get('host', '?')}, "
                              f"pid {holder.get('pid', '?')}); wait for it to end, or choose another hydra.run.dir") from None
         os.ftruncate(fd, 0)

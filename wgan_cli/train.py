@@ -15,9 +15,10 @@ from omegaconf import DictConfig, OmegaConf
 
 # the config schemas, torch-free: composing (help, completion, --cfg) needs nothing else
 import wgan_cli.config  # noqa: F401
-import wgan_cli.schema  # noqa: F401
-from wgan_cli.errors import UserError, full_errors_wanted, install_one_line_errors, report
+from wgan_cli.schema import compose_config, share_config_store  # noqa: F401 (compose_config: for scripts)
+from wgan_cli.errors import UserError
 from wgan_cli.plugins import load_plugins
+from wgan_cli.reporting import full_errors_wanted, install_one_line_errors, report
 from wgan_cli.rundir import RunDir, RunDirBusy, RunDirLock
 
 CONFIG_PATH = "pkg://wgan_cli.configs"
@@ -33,16 +34,6 @@ def _job_dir_suffix() -> str:
 # hydra.sweep.subdir names a job's dir by what its sweep varies; registered on import, which
 # every launcher's job process does (joblib and submitit workers unpickle ``train`` from here)
 OmegaConf.register_new_resolver("swept_overrides", _job_dir_suffix, replace=True)
-
-
-def compose_config(overrides: list[str]) -> DictConfig:
-    """The config ``wgan-cli train OVERRIDES`` would run, composed without running it."""
-    from hydra import compose, initialize_config_module
-
-    load_plugins()
-    share_config_store()
-    with initialize_config_module("wgan_cli.configs", version_base=None):
-        return compose("config", overrides=overrides)
 
 
 @hydra.main(version_base=None, config_path=CONFIG_PATH, config_name="config")
@@ -62,11 +53,10 @@ def run(cfg: DictConfig) -> float:
     reason) and returns NaN so that the sweep goes on; alone, it exits with one line."""
     from hydra.types import RunMode
 
-    from wgan_cli.config import validate
+    from wgan_cli.validation import validate
     from wgan_cli.distributed import current_shard
-    from wgan_cli.errors import one_line
+    from wgan_cli.reporting import one_line
     from wgan_cli.interrupts import Interrupted, Signalled, signals_raise
-    from wgan_cli.resume import hydra_record
     from wgan_cli.sweep import read_summary, write_summary
 
     hydra_cfg = HydraConfig.get()
@@ -83,7 +73,7 @@ def run(cfg: DictConfig) -> float:
             handler.close()
     if in_sweep and cfg.device.name != "cpu" and shard.world == 1:
         use_gpu_by_job_number(hydra_cfg.job.num)
-    lock = RunDirLock(run_dir, hydra_record(run_dir)) if main_rank else None
+    lock = RunDirLock(run_dir, RunDir(run_dir).read_record()) if main_rank else None
     raising = signals_raise()  # until the loop's handlers take over: a signal is one line, not a silent death
     raising.__enter__()
     try:
@@ -186,25 +176,10 @@ def remove_refused_run_dir(run_dir: Path) -> None:
 def keep_previous_record(run_dir: Path) -> None:
     """A run refused before it trained (a bad value, an incompatible resume) leaves the run dir's
     ``.hydra`` record as the run that owns the dir wrote it (kept in its ``last.pt``)."""
-    last = RunDir(run_dir).last
-    if last.is_file():
-        from wgan_cli.checkpoint import load_checkpoint
-        from wgan_cli.resume import restore_hydra_record
+    if RunDir(run_dir).last.is_file():
+        from wgan_cli.checkpoint import restore_record
 
-        try:
-            restore_hydra_record(run_dir, load_checkpoint(last).get("hydra_record"))
-        except UserError:
-            pass  # an unreadable last.pt: nothing to restore from
-
-
-def share_config_store() -> None:
-    """Hydra deep-copies its config repository, ConfigStore and every schema node in it, for each
-    group it lists: about a hundred copies (5 s) for ``--help`` or one completion. Nothing mutates
-    the store through a copy (the copy's sources are rebuilt on the same singleton), so the copies
-    share it."""
-    from hydra.core.config_store import ConfigStore
-
-    ConfigStore.__deepcopy__ = lambda self, memo: self
+        restore_record(run_dir)
 
 
 HIDDEN_GROUPS = ("schema", "data_model")  # chosen by the config itself, never by the user
@@ -244,7 +219,7 @@ def use_gpu_by_job_number(job: int) -> None:
 
 def main() -> None:
     from wgan_cli import distributed, sweep
-    from wgan_cli.errors import run_and_report
+    from wgan_cli.reporting import run_and_report
 
     install_one_line_errors()
     share_config_store()

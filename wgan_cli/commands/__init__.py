@@ -10,13 +10,14 @@ def run_command(body: Callable[[], Any]) -> Any:
     """Run a subcommand's work. Bad input (a ``UserError``, a config error from Hydra or OmegaConf,
     a file the system refuses) ends in one ``wgan-cli: error: ...`` line and exit 2 (usage) or 1;
     anything else is a bug and keeps its traceback, as does everything under ``HYDRA_FULL_ERROR=1``."""
-    from wgan_cli.errors import UserError, _is_config_error, full_errors_wanted, out_of_memory, report
+    from wgan_cli.errors import UserError, out_of_memory
+    from wgan_cli.reporting import full_errors_wanted, is_config_error, report
 
     try:
         return body()
     except Exception as ex:  # noqa: BLE001 - sorted below: one line, or re-raised
         ex = out_of_memory(ex) or ex
-        one_line = isinstance(ex, UserError) or _is_config_error(ex) or (isinstance(ex, OSError) and ex.filename)
+        one_line = isinstance(ex, UserError) or is_config_error(ex) or (isinstance(ex, OSError) and ex.filename)
         if full_errors_wanted() or not one_line:
             raise
         report(ex)

@@ -119,7 +119,7 @@ def dataset_source(spec: str, extractor, args: argparse.Namespace) -> Source:  #
     from wgan_cli.data import DATASETS
     from wgan_cli.metrics.fid import cached_statistics, default_cache_dir, features_of
     from wgan_cli.metrics.fid_monitor import reference_key
-    from wgan_cli.train import compose_config
+    from wgan_cli.schema import compose_config
 
     name, _, split = spec.partition(":")
     overrides = [f"data={name}", f"data.split={split or 'train'}"]

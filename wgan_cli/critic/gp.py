@@ -14,24 +14,8 @@ from torch import Tensor, nn
 
 from wgan_cli.critic.base import STRATEGIES, LipschitzStrategy
 from wgan_cli.distributed import WHOLE, Shard
+from wgan_cli.gradients import input_gradient_norms, interpolate
 from wgan_cli.schema.critic import GPConfig
-
-
-def interpolate(real: Tensor, fake: Tensor, generator: torch.Generator | None = None, shard: Shard = WHOLE) -> Tensor:
-    """Random points on the segments between paired real and fake samples, one weight per sample
-    (drawn for the global batch; this rank's rows used)."""
-    shape = (real.shape[0] * shard.world,) + (1,) * (real.dim() - 1)
-    alpha = shard.rows(torch.rand(shape, device=real.device, dtype=real.dtype, generator=generator))
-    return alpha * real + (1 - alpha) * fake
-
-
-def input_gradient_norms(critic: nn.Module, x: Tensor, create_graph: bool = False) -> Tensor:
-    """||grad_x f(x)||_2 per sample, over all non-batch dimensions."""
-    x = x.detach().float().requires_grad_(True)
-    with torch.autocast(device_type=x.device.type, enabled=False):
-        out = critic(x)
-        (grad,) = torch.autograd.grad(out.sum(), x, create_graph=create_graph)
-    return torch.linalg.vector_norm(grad.flatten(1), dim=1)
 
 
 class _PiecewiseLinear(torch.autograd.Function):

@@ -14,7 +14,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from wgan_cli.critic.gp import input_gradient_norms
+from wgan_cli.gradients import input_gradient_norms
+
 
 def gradient_norm_stats(critic: nn.Module, x: Tensor, name: str) -> dict[str, float]:
     norms = input_gradient_norms(critic, x)

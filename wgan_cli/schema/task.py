@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from wgan_cli.config import no_such_key, require
+from wgan_cli.config import require, unknown_key
 from wgan_cli.errors import ConfigError
 from wgan_cli.registry import Registry
 
@@ -59,7 +59,7 @@ def task_configs(cfg: Any) -> list[Any]:
             raise ConfigError(f"tasks.{name}={values}: give the task's keys, for example +tasks.{name}.every=100")
         for key in values:
             if f"tasks.{name}.{key}" not in task_keys(name) and key != "name":
-                raise no_such_key(f"tasks.{name}.{key}")
+                raise unknown_key(f"tasks.{name}.{key}", {k.rpartition(".")[2]: k for k in task_keys(name)}, listed=True)
         try:
             node = TASKS.config(name, **{k: v for k, v in values.items() if k != "name"})
         except OmegaConfBaseException as ex:  # a value of the wrong type

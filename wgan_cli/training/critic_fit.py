@@ -44,7 +44,7 @@ def fit_critic(x: np.ndarray, y: np.ndarray, critic: str = "gp", steps: int = 10
     from wgan_cli.loss import LOSSES
     from wgan_cli.metrics.lipschitz import empirical_lipschitz
     from wgan_cli.model import MODELS
-    from wgan_cli.train import compose_config
+    from wgan_cli.schema import compose_config
     from wgan_cli.training.components import make_optimizer, make_scheduler
     from wgan_cli.training.step import Step
 

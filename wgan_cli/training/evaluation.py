@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Iterator
 import torch
 from torch import Tensor, nn
 
-from wgan_cli.critic.gp import interpolate
+from wgan_cli.gradients import interpolate
 from wgan_cli.metrics.lipschitz import empirical_lipschitz, gradient_norm_stats, spectral_bound
 from wgan_cli.metrics.prdc import K_DC, prdc
 from wgan_cli.metrics.w1 import exact_w1, sliced_w1

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -91,7 +92,7 @@ class Probe:
         self.held_out_rng.set_state(state["held_out_rng"])
 
 
-def held_out_w1(x: "np.ndarray", y: "np.ndarray", updates: int = 1000, seed: int = 0) -> dict[str, float]:
+def held_out_w1(x: np.ndarray, y: np.ndarray, updates: int = 1000, seed: int = 0) -> dict[str, float]:
     """W1 between two finite samples, the probe's way (``wgan-cli w1 --method probe``): each sample
     split at random in halves; the probe fitted on the first halves (``updates`` Adam steps on
     minibatches), then read on the second, which it never saw:

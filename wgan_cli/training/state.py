@@ -14,7 +14,7 @@ from torch import Tensor
 from wgan_cli.checkpoint import keep_last, load_checkpoint, rng_state, save_atomic, set_rng_state
 from wgan_cli.errors import ConfigError, UserError
 from wgan_cli.graphs import portable
-from wgan_cli.resume import SCHEDULE_KEYS, changed_keys, check_compatible, config_diffs, restore_hydra_record
+from wgan_cli.resume import SCHEDULE_KEYS, changed_keys, check_compatible, config_diffs
 from wgan_cli.rundir import RunDir
 
 if TYPE_CHECKING:
@@ -99,7 +99,7 @@ def resume(t: Trainer, path: Path) -> None:
             raise ConfigError(f"resume: {path} does not fit this config ({diffs or 'no key differs'})") from ex
     except UserError:
         if path == RunDir(t.run_dir).last:
-            restore_hydra_record(t.run_dir, state.get("hydra_record"))
+            RunDir(t.run_dir).write_record(state.get("hydra_record"))
         raise
     t.changed_on_resume = changed_keys(state, t.cfg)
     if any(change.split(" ")[0] in SCHEDULE_KEYS for change in t.changed_on_resume):

@@ -20,7 +20,8 @@ from omegaconf import DictConfig
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from wgan_cli.config import require, validate
+from wgan_cli.config import require
+from wgan_cli.validation import validate
 from wgan_cli.critic import STRATEGIES
 from wgan_cli.data import DATASETS
 from wgan_cli.device import resolve_device
@@ -31,7 +32,7 @@ from wgan_cli.loss import LOSSES
 from wgan_cli.metrics.fid_monitor import FidMonitor
 from wgan_cli.model import MODELS
 from wgan_cli import threads
-from wgan_cli.resume import hydra_record, starting_checkpoint
+from wgan_cli.resume import starting_checkpoint
 from wgan_cli.rundir import RunDir
 from wgan_cli.training import evaluation, loop, quality, state
 from wgan_cli.training.components import Diverged, check_shardable, make_optimizer, make_scheduler, update_ema, value
@@ -70,7 +71,7 @@ class Trainer:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # required by deterministic cuBLAS
             torch.use_deterministic_algorithms(True)
             torch.backends.cudnn.benchmark = False
-        self.hydra_record = hydra_record(self.run_dir)  # .hydra/*.yaml of this attempt, kept in checkpoints
+        self.hydra_record = RunDir(self.run_dir).read_record()  # .hydra/*.yaml of this attempt, kept in checkpoints
         random.seed(cfg.seed)  # nothing of ours draws from python's or numpy's global RNG; seeded anyway
         np.random.seed(cfg.seed)
         torch.manual_seed(cfg.seed)
