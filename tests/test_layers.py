@@ -1,0 +1,40 @@
+"""The package's layers (pyproject.toml, [tool.importlinter]): a module imports only from the
+layers below its own, checked by import-linter over every import, those inside functions too."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+
+
+def lint_imports(package_parent: Path) -> subprocess.CompletedProcess:
+    env = {"PYTHONPATH": str(package_parent), "PATH": "/usr/bin:/bin"}
+    return subprocess.run([str(LINT_IMPORTS), "--no-cache", "--config", str(ROOT / "pyproject.toml")],
+                          cwd=package_parent, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_the_package_keeps_its_layers():
+    result = lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "1 kept, 0 broken" in result.stdout
+
+
+@pytest.mark.parametrize("module, planted, message", [
+    ("metrics/w1.py", "from wgan_cli.training import Trainer", "wgan_cli.metrics is not allowed to import wgan_cli.training"),
+    ("errors.py", "from wgan_cli.config import Config", "wgan_cli.errors is not allowed to import wgan_cli.config"),
+    ("rundir.py", "from wgan_cli.resume import starting_checkpoint",
+     "wgan_cli.rundir is not allowed to import wgan_cli.resume"),
+])
+def test_an_upward_import_inside_a_function_breaks_the_layers(tmp_path, module, planted, message):
+    shutil.copytree(ROOT / "wgan_cli", tmp_path / "wgan_cli", ignore=shutil.ignore_patterns("__pycache__"))
+    with open(tmp_path / "wgan_cli" / module, "a") as f:
+        f.write(f"\n\ndef _planted():  # noqa: ANN202\n    {planted}\n")
+    result = lint_imports(tmp_path)
+    assert result.returncode == 1 and message in result.stdout, result.stdout[-3000:]
