@@ -1,7 +1,9 @@
-"""The typed schema of the top-level config; each group's own schema lives beside its code.
+"""The typed schema of the top-level config; each group's schema is in ``wgan_cli/schema/``.
 
-The dataclasses hold every default value; the yaml files in ``configs/`` only select options
-(image data and experiments choose other values on purpose, as presets).
+The dataclasses hold every default value but the optimizer recipe's (``optim.*`` and
+``n_critic``: MISSING here, set by ``configs/optim/<recipe>.yaml``, which each critic chooses);
+the other yaml files select options (image data and experiments choose other values on purpose,
+as presets, each naming its source).
 
 ``configs/config.yaml`` extends ``base_config`` (stored below), so a wrong type or an
 unknown key fails at composition, and ``wgan_cli.validation.validate`` checks the ranges
@@ -32,13 +34,14 @@ class DecayName(str, Enum):
 
 @dataclass
 class OptimConfig:
-    """One optimizer kind for both nets; RMSprop ignores ``betas``."""
+    """One optimizer kind for both nets; RMSprop ignores ``betas``. No defaults here: every value
+    comes from the recipe a critic chooses (``configs/optim/<recipe>.yaml``, ``optim=`` to pick)."""
 
-    name: OptimizerName = OptimizerName.adam
-    lr_g: float = 1e-4
-    lr_d: float = 1e-4
-    betas: List[float] = field(default_factory=lambda: [0.5, 0.9])
-    decay: DecayName = DecayName.none
+    name: OptimizerName = MISSING
+    lr_g: float = MISSING
+    lr_d: float = MISSING
+    betas: List[float] = MISSING
+    decay: DecayName = MISSING
 
 
 @dataclass
@@ -135,7 +138,7 @@ class Config:
     resume: str = "auto"  # auto: continue from the run dir's checkpoints/last.pt if any; never; or a PATH
     deterministic: bool = False  # PyTorch's deterministic algorithms (CUDA; CPU runs are deterministic anyway)
     steps: int = 3000  # generator steps
-    n_critic: int = 5  # critic steps per generator step (each optim= recipe sets its own)
+    n_critic: int = MISSING  # critic steps per generator step: the optim= recipe's
     batch_size: int = 128  # critic batch (real and fake each)
     batch_size_g: Optional[int] = None  # generator batch; None = batch_size
     seed: int = 0
