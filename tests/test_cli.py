@@ -187,6 +187,16 @@ def test_full_error_env_still_shows_the_traceback(tmp_path):
     assert result.returncode != 0 and "Traceback" in result.stderr
 
 
+@pytest.mark.parametrize("override, line", [
+    ("+stepz=3", "stepz: no such key; did you mean steps?"),
+    ("steps=0", "steps=0: must be an integer >= 1"),
+])
+def test_printing_the_config_refuses_what_a_run_refuses(override, line):
+    for flag in (["--cfg", "job"], ["--cfg", "all"], ["-c", "job"]):
+        result = run_cli("train", override, *flag)
+        assert result.returncode == 2 and result.stderr == f"wgan-cli: error: {line}\n" and not result.stdout, flag
+
+
 @pytest.mark.slow
 def test_hydra_flags_work_through_the_subcommand(tmp_path):
     cfg = run_cli("train", "--cfg", "job", "critic=gp")

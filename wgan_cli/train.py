@@ -217,6 +217,18 @@ def use_gpu_by_job_number(job: int) -> None:
         torch.cuda.set_device(job % torch.cuda.device_count())
 
 
+def refuse_what_a_run_refuses(argv: list[str]) -> None:
+    """``--cfg job|all`` prints the config a run would run, without running it: a config the run
+    refuses (an unknown key forced in with ``+``, a value out of range) is refused here too, in
+    the same line. (A sweep's ``-m`` prints its first job's config unchecked.)"""
+    printing = any(a in ("--cfg", "-c") or a.startswith("--cfg=") for a in argv)
+    if not printing or any(a in ("-m", "--multirun") for a in argv):
+        return
+    from wgan_cli.validation import validate
+
+    validate(compose_config([a for a in argv if "=" in a and not a.startswith(("-", "hydra.", "hydra/"))]))
+
+
 def main() -> None:
     from wgan_cli import distributed, sweep
     from wgan_cli.reporting import run_and_report
@@ -225,6 +237,7 @@ def main() -> None:
     share_config_store()
     hide_schema_groups()
     run_and_report(load_plugins)  # other packages' critics, datasets, models and losses, and their configs
+    run_and_report(lambda: refuse_what_a_run_refuses(sys.argv[1:]))
     if distributed.launched():  # under torchrun: join the group; every rank writes to rank 0's run dir
         sys.argv[1:] = run_and_report(lambda: distributed.setup(sys.argv[1:]))
     with distributed.leaving_group():
