@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from wgan_cli.validation import validate
 from wgan_cli.errors import ConfigError
+from wgan_cli.validation import validate
 
 import wgan_cli.configs
 from conftest import compose_config
@@ -158,3 +160,10 @@ def test_top_level_defaults_are_the_dataclass_defaults():
         assert cfg[key] == defaults[key], key
     # the recipe is the default critic's choice, not a default of its own
     assert (cfg.n_critic, cfg.optim.lr_d) == (1, 1.2e-3)
+
+
+def test_the_device_options_are_the_configs_device_files():
+    from wgan_cli.config import DEVICES
+
+    folder = Path(__file__).parents[1] / "configs" / "device"
+    assert sorted(p.stem for p in folder.glob("*.yaml")) == sorted(DEVICES)

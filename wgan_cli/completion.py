@@ -17,7 +17,9 @@ from importlib import import_module
 def _values(command: str, flag: str) -> list[str] | None:
     """The fixed values of ``flag`` (None: the flag takes a free value, e.g. a number or a path)."""
     if flag == "--device":
-        return ["auto", "cpu", "cuda"]
+        from wgan_cli.config import DEVICES
+
+        return list(DEVICES)
     if flag == "--threads":
         return ["auto"]  # or a number
     if command == "w1" and flag == "--method":

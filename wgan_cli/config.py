@@ -116,9 +116,12 @@ class CheckpointConfig:
     keep: int = 0  # also keep the last K step-numbered copies (checkpoints/step_0001000.pt); 0 = none
 
 
+DEVICES = ("auto", "cpu", "cuda")  # configs/device/<name>.yaml each; auto = cuda where available
+
+
 @dataclass
 class DeviceConfig:
-    name: str = "auto"  # auto | cpu | cuda
+    name: str = "auto"  # one of DEVICES
 
 
 @dataclass

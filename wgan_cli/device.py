@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from wgan_cli.config import DEVICES
 from wgan_cli.errors import ConfigError
 
 
@@ -16,6 +17,6 @@ def resolve_device(name: str) -> torch.device:
             f"device=cuda: no CUDA device is available (torch {torch.__version__}, {build}); "
             "use device=cpu or device=auto"
         )
-    if name not in ("cpu", "cuda"):
-        raise ConfigError(f"device={name}: choose one of auto, cpu, cuda")
+    if name not in DEVICES:
+        raise ConfigError(f"device={name}: choose one of {', '.join(DEVICES)}")
     return torch.device(name)

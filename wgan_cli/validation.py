@@ -10,7 +10,7 @@ from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
-from wgan_cli.config import Config, require, unknown_key
+from wgan_cli.config import DEVICES, Config, require, unknown_key
 from wgan_cli.errors import ConfigError
 from wgan_cli.schema.task import TASKS, task_configs, task_keys
 from wgan_cli.threads import parse_setting
@@ -111,4 +111,4 @@ def validate(cfg: Any) -> None:
         "must be two numbers in [0, 1)",
     )
     parse_setting(cfg.train.threads)
-    require(cfg.device.name in ("auto", "cpu", "cuda"), "device", cfg.device.name, "choose one of auto, cpu, cuda")
+    require(cfg.device.name in DEVICES, "device", cfg.device.name, f"choose one of {', '.join(DEVICES)}")
