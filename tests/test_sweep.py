@@ -258,7 +258,7 @@ def test_report_trusts_summaries_and_names_killed_missing_and_truncated_jobs(tmp
 
 
 def test_report_averages_each_groups_rank_correlation_between_critic_and_quality():
-    from wgan_cli.commands.report import mean_of, references
+    from wgan_cli.sweep_results import mean_of, references
 
     jobs = [{"spearman": {"w1/exact": 0.9, "w1/probe": None}}, {"spearman": {"w1/exact": 0.7}}, {"spearman": {}}]
     assert references(jobs) == ["w1/exact"]
@@ -266,7 +266,8 @@ def test_report_averages_each_groups_rank_correlation_between_critic_and_quality
 
 
 def test_report_names_a_winner_only_when_the_gap_exceeds_the_seeds_spread():
-    from wgan_cli.commands.report import higher_is_better, winner, winner_line
+    from wgan_cli.commands.report import winner_line
+    from wgan_cli.sweep_results import higher_is_better, winner
 
     def group(name: str, finals: list[float]) -> dict:
         return {"critic": name, "w1/exact mean": float(np.mean(finals)), "_members": [{"final": f} for f in finals]}
