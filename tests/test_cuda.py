@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from conftest import compose_config, run_cli, scalars
-from wgan_cli.graphs import WARMUP, lr_on_device
+from wgan_cli.cuda_graphs import WARMUP, lr_on_device
 from wgan_cli.training import Trainer
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (CI has none)")

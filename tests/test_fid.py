@@ -283,7 +283,7 @@ def test_training_logs_fid_with_its_protocol_and_keeps_the_best_checkpoint(tmp_p
     assert [step for step, _ in values] == [1, 2, 3]
     assert all(math.isfinite(v) and v > 0 for _, v in values)
     best = torch.load(run / "checkpoints" / "best.pt", weights_only=True)
-    assert best["best_fid"] == pytest.approx(min(v for _, v in values), rel=1e-6)
+    assert best["best"]["fid/fid8_train"] == pytest.approx(min(v for _, v in values), rel=1e-6)
     assert best["step"] == min(values, key=lambda sv: sv[1])[0]
     protocol = event_accumulator(run).Tensors("fid/protocol/text_summary")[0].tensor_proto.string_val[0].decode()
     assert "8 generated images vs 8 digits train-split images at 16px" in protocol

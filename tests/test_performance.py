@@ -161,13 +161,13 @@ def test_the_ema_update_matches_averaged_model_to_the_bit():
 @pytest.mark.filterwarnings(r"ignore:Detected call of `lr_scheduler.step\(\)`")
 @pytest.mark.parametrize("name", ["adam", "rmsprop"])
 def test_capturable_optimizers_follow_the_schedule_and_save_portably(name):
-    """What a CUDA graph's optimizer step relies on (wgan_cli/graphs.py), on this torch: a scheduler
+    """What a CUDA graph's optimizer step relies on (wgan_cli/cuda_graphs.py), on this torch: a scheduler
     fills the device learning-rate tensor in place (a captured step reads that tensor; a new float
     would never reach it), and the saved state holds a float rate, not capturable, which a plain
     optimizer loads and steps with on any device."""
     from omegaconf import OmegaConf
 
-    from wgan_cli.graphs import lr_on_device, portable
+    from wgan_cli.cuda_graphs import lr_on_device, portable
     from wgan_cli.training import make_optimizer, make_scheduler
 
     cfg = OmegaConf.create({"name": name, "betas": [0.5, 0.9], "decay": "linear"})

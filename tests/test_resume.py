@@ -426,7 +426,7 @@ def test_sample_bad_input_is_one_line(image_run, tmp_path, args, message):
 
 
 def test_the_loss_watch_names_the_first_bad_update_and_empties_itself():
-    from wgan_cli.divergence import LossWatch
+    from wgan_cli.nan_guard import LossWatch
 
     watch = LossWatch(torch.device("cpu"), capacity=6)
     nan, one = torch.tensor(float("nan")), torch.tensor(1.0)

@@ -41,4 +41,9 @@ class LipschitzStrategy:
     def after_step(self, critic: nn.Module) -> None:
         """Act on the critic's parameters after each critic optimizer step."""
 
+    def generator_loss(self, real: Tensor, fake: Tensor) -> Tensor:
+        """The generator's loss where there is no critic network (``has_network = False``): a
+        divergence computed from the samples themselves, differentiable in ``fake``."""
+        raise NotImplementedError(f"{type(self).__name__} has a critic network: the loss trains the generator")
+
 

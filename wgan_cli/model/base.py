@@ -9,7 +9,7 @@ from __future__ import annotations
 from wgan_cli.schema.model import MODELS, ModelConfig  # noqa: F401  (re-exported)
 
 
-def image_geometry(model: str, cfg: ModelConfig, shape: tuple[int, ...], multiple: int) -> tuple[int, int, int]:
+def image_geometry(model: str, shape: tuple[int, ...], multiple: int) -> tuple[int, int, int]:
     """Check that a convolutional model can serve the data's shape: square images whose side
     is a multiple of ``multiple`` (each stride-2 stage halves it). Returns (C, H, W)."""
     from wgan_cli.config import require

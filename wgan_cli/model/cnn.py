@@ -54,5 +54,5 @@ class CNNCritic(nn.Module):
 
 @MODELS.register("cnn32", CNNConfig)
 def build_cnn(cfg: CNNConfig, shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
-    image = image_geometry("cnn32", cfg, shape, multiple=8)
+    image = image_geometry("cnn32", shape, multiple=8)
     return CNNGenerator(cfg, image), CNNCritic(cfg, image)

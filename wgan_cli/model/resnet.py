@@ -86,5 +86,5 @@ class ResNetCritic(nn.Module):
 
 @MODELS.register("resnet32", ResNetConfig)
 def build_resnet(cfg: ResNetConfig, shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
-    image = image_geometry("resnet32", cfg, shape, multiple=8)
+    image = image_geometry("resnet32", shape, multiple=8)
     return ResNetGenerator(cfg, image), ResNetCritic(cfg, image)

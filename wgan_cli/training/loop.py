@@ -11,8 +11,8 @@ import signal
 import time
 from typing import TYPE_CHECKING
 
+from wgan_cli.cuda_graphs import WARMUP
 from wgan_cli.distributed import any_rank, barrier, mean_over_ranks
-from wgan_cli.graphs import WARMUP
 from wgan_cli.interrupts import Interrupted, StopRequests
 from wgan_cli.rundir import RunDir
 from wgan_cli.sweep import METRICS

@@ -12,8 +12,8 @@ from omegaconf import OmegaConf
 from torch import Tensor
 
 from wgan_cli.checkpoint import keep_last, load_checkpoint, rng_state, save_atomic, set_rng_state
+from wgan_cli.cuda_graphs import portable
 from wgan_cli.errors import ConfigError, UserError
-from wgan_cli.graphs import portable
 from wgan_cli.resume import SCHEDULE_KEYS, changed_keys, check_compatible, config_diffs
 from wgan_cli.rundir import RunDir
 
@@ -35,7 +35,6 @@ def state_dict(t: Trainer) -> dict[str, Any]:
         "sched_d": t.sched_d.state_dict(),
         "rng": t.rng.get_state(),
         "fixed_noise": t.fixed_noise,
-        "best_fid": t.best_fid,
         "best": t.best,
         "quality": t.quality,
         "history": {tag: [list(point) for point in points] for tag, points in t.history.items()},
@@ -61,7 +60,6 @@ def load_state_dict(t: Trainer, state: dict[str, Any]) -> None:
     t.make_capturable()  # loaded optimizers come as saved: float learning rates, not capturable
     restore_rng(t.rng, state["rng"], t.device)
     t.fixed_noise = state["fixed_noise"].to(t.device)
-    t.best_fid = state.get("best_fid", float("inf"))
     t.skipped = state.get("skipped", 0)
     t.best = dict(state.get("best", {}))
     t.quality = dict(state.get("quality", {}))

@@ -83,8 +83,8 @@ class Fid(Periodic):
         results.update(scores)
         t.note_quality(results)
         t.remember(scores, (t.fid.tag,))
-        if scores[t.fid.tag] < t.best_fid:
-            t.best_fid = t.best[t.fid.tag] = scores[t.fid.tag]
+        if scores[t.fid.tag] < t.best.get(t.fid.tag, float("inf")):
+            t.best[t.fid.tag] = scores[t.fid.tag]
             save_checkpoint(t, best=True)
 
 

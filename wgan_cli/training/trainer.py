@@ -20,24 +20,24 @@ from omegaconf import DictConfig
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from wgan_cli import threads
 from wgan_cli.config import require
-from wgan_cli.validation import validate
 from wgan_cli.critic import STRATEGIES
+from wgan_cli.cuda_graphs import StepGraph, lr_on_device
 from wgan_cli.data import DATASETS
 from wgan_cli.device import resolve_device
 from wgan_cli.distributed import current_shard, wrap
-from wgan_cli.divergence import LossWatch
-from wgan_cli.graphs import StepGraph, lr_on_device
 from wgan_cli.loss import LOSSES
 from wgan_cli.metrics.fid_monitor import FidMonitor
 from wgan_cli.model import MODELS
-from wgan_cli import threads
+from wgan_cli.nan_guard import LossWatch
 from wgan_cli.resume import starting_checkpoint
 from wgan_cli.rundir import RunDir
 from wgan_cli.training import evaluation, loop, quality, state
 from wgan_cli.training.components import Diverged, check_shardable, make_optimizer, make_scheduler, update_ema, value
 from wgan_cli.training.probe import Probe
 from wgan_cli.training.step import Step
+from wgan_cli.validation import validate
 
 FIXED_SAMPLES = 64  # the fixed noise batch behind ``samples/fixed``
 # the schedule counts generator steps, taken or skipped (train.on_nan=skip may skip the first update)
@@ -113,7 +113,6 @@ class Trainer:
         self.graph_off = self.why_no_graph()  # None: each generator step replays as one CUDA graph
         self.updates.graphed = self.graph_off is None
         self.make_capturable()
-        self.best_fid = float("inf")
         self.best: dict[str, float] = {}  # the lowest w1/exact and FID over the evaluations so far
         self.quality: dict[str, float] = {}  # step and training seconds at which the run met its bar
         self.history: dict[str, list[tuple[int, float]]] = {}  # (step, value) of the critic and quality at each reading
