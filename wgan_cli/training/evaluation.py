@@ -89,11 +89,12 @@ def evaluate(t: Trainer, tracker: Tracker | None = None) -> dict[str, float]:
             else:
                 w1_critic = t.strategy.generator_loss(real, fake).item()
         finite = bool(torch.isfinite(fake).all())  # a generator gone to inf is infinitely far from the data
+        floor, floor_sd = noise_floor(t)
         metrics = {
             CRITIC_TAG[t.critic_is_w1]: w1_critic,
             "w1/exact": exact_w1(real, fake) if finite else float("inf"),
-            "w1/noise_floor": noise_floor(t)[0],
-            "w1/noise_floor_sd": noise_floor(t)[1],
+            "w1/noise_floor": floor,
+            "w1/noise_floor_sd": floor_sd,
             "w1/sliced": sliced_w1(real, fake, t.cfg.eval.projections, seed=t.step) if finite else float("inf"),
         }
         if len(t.data.shape) == 1 and finite and n > K_DC:  # points: fidelity and diversity apart, no network
