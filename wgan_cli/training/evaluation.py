@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import statistics
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterator, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -75,8 +75,16 @@ def noise_floor(t: Trainer) -> tuple[float, float]:
     return t.floor
 
 
-def evaluate(t: Trainer, tracker: Tracker | None = None) -> dict[str, float]:
-    """The metrics above at the trainer's current step, logged to ``tracker`` when given."""
+class Evaluated(NamedTuple):
+    """An evaluation's metrics and the samples they were measured on (for its pictures)."""
+
+    metrics: dict[str, float]
+    real: Tensor
+    fake: Tensor
+
+
+def evaluate(t: Trainer) -> Evaluated:
+    """The metrics above at the trainer's current step; logging them is the caller's."""
     n = t.cfg.eval.n
     g = torch.Generator(t.device).manual_seed(t.cfg.seed * 1_000_003 + t.step)
     G, D = t.sampler, t.D
@@ -109,26 +117,27 @@ def evaluate(t: Trainer, tracker: Tracker | None = None) -> dict[str, float]:
                 metrics["w1/critic_ratio"] = w1_critic / metrics["w1/exact"]
             if metrics.get("lipschitz/empirical", 0) > 0:
                 metrics["w1/critic_scaled"] = w1_critic / metrics["lipschitz/empirical"]
-        if tracker is not None:
-            log_pictures(t, tracker, metrics, real, fake)
-    return metrics
+    return Evaluated(metrics, real, fake)
 
 
-def log_pictures(t: Trainer, tracker: Tracker, metrics: dict[str, float], real: Tensor, fake: Tensor) -> None:
-    """The scalars, the critic's weight histograms, and the critic's field or the sample grid."""
+def log_evaluation(t: Trainer, tracker: Tracker, done: Evaluated) -> None:
+    """The scalars, the critic's weight histograms, and the critic's field or the sample grid,
+    with the networks in eval mode as they were measured."""
+    metrics = done.metrics
     tracker.scalars(metrics, t.step)
     if not t.strategy.has_network:
         return
-    for name, weights in effective_weights(t.D):
-        tracker.histogram(f"weights/critic/{name}", weights, t.step)
-    if t.data.shape == (2,):
-        critic_value = metrics[CRITIC_TAG[t.critic_is_w1]]
-        title = f"step {t.step}: W1 exact {metrics['w1/exact']:.3f}, critic {critic_value:.3f}"
-        tracker.figure("w1/critic_field", critic_field(t.D, real, fake, title), t.step)
-    elif len(t.data.shape) == 3:
-        with torch.no_grad():
-            grid = sample_grid(t.sampler(t.fixed_noise))
-        tracker.image("samples/fixed", grid, t.step)
+    with eval_mode(t.sampler, t.D):  # in training mode, reading a spectrally normalized weight moves its power iteration
+        for name, weights in effective_weights(t.D):
+            tracker.histogram(f"weights/critic/{name}", weights, t.step)
+        if t.data.shape == (2,):
+            critic_value = metrics[CRITIC_TAG[t.critic_is_w1]]
+            title = f"step {t.step}: W1 exact {metrics['w1/exact']:.3f}, critic {critic_value:.3f}"
+            tracker.figure("w1/critic_field", critic_field(t.D, done.real, done.fake, title), t.step)
+        elif len(t.data.shape) == 3:
+            with torch.no_grad():
+                grid = sample_grid(t.sampler(t.fixed_noise))
+            tracker.image("samples/fixed", grid, t.step)
 
 
 def effective_weights(D: nn.Module) -> list[tuple[str, Tensor]]:

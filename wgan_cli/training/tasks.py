@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from wgan_cli import threads
 from wgan_cli.schema.task import TASKS, task_configs
-from wgan_cli.training.evaluation import CRITIC_TAG, eval_mode
+from wgan_cli.training.evaluation import CRITIC_TAG, eval_mode, evaluate, log_evaluation
 from wgan_cli.training.state import save_checkpoint
 
 if TYPE_CHECKING:
@@ -63,7 +63,9 @@ class Evaluate(Periodic):
     def run(self, t, tracker, stats, results) -> None:  # noqa: ANN001 - as Periodic.run
         for key in [k for k in results if k.startswith(("w1/", "gap/", "lipschitz/"))]:
             del results[key]  # a ratio logged only at some evaluations must not outlive them
-        results.update(t.evaluate(tracker))
+        done = evaluate(t)
+        log_evaluation(t, tracker, done)
+        results.update(done.metrics)
         t.best["w1/exact"] = min(results["w1/exact"], t.best.get("w1/exact", float("inf")))
         tracker.progress.evaluated(t.step, {"exact": results["w1/exact"], "floor": results["w1/noise_floor"]})
         t.note_quality(results)

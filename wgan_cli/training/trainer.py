@@ -231,8 +231,8 @@ class Trainer:
         kept = f"the last good checkpoint is kept: {last}" if last.is_file() else "no checkpoint was written yet"
         raise Diverged(f"step {step}: {values}; stopped (train.on_nan=stop; skip drops such updates); {kept}")
 
-    def evaluate(self, tracker=None) -> dict[str, float]:  # noqa: ANN001 - a Tracker
-        return evaluation.evaluate(self, tracker)
+    def evaluate(self) -> dict[str, float]:
+        return evaluation.evaluate(self).metrics
 
     def state_dict(self) -> dict[str, Any]:
         return state.state_dict(self)
