@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -48,93 +51,124 @@ def train(cfg: DictConfig) -> float:
         return run(cfg)
 
 
+@dataclass
+class Job:
+    """One run as its summary.json records it: where, which job, since when, how far it got."""
+
+    run_dir: Path
+    record: dict  # overrides, job number, host, pid
+    in_sweep: bool
+    main_rank: bool  # under torchrun rank 0 alone writes the summary
+    start: float = field(default_factory=time.time)
+    trainer: Any = None  # the Trainer, once built
+
+    @property
+    def job(self) -> int | None:
+        return self.record["job"]
+
+
 def run(cfg: DictConfig) -> float:
     """Inside a multirun, a failing job is recorded (summary.json, status failed, the one-line
     reason) and returns NaN so that the sweep goes on; alone, it exits with one line."""
     from hydra.types import RunMode
 
-    from wgan_cli.validation import validate
     from wgan_cli.distributed import current_shard
-    from wgan_cli.reporting import one_line
-    from wgan_cli.interrupts import Interrupted, Signalled, signals_raise
-    from wgan_cli.sweep import read_summary, write_summary
+    from wgan_cli.interrupts import Signalled, signals_raise
+    from wgan_cli.validation import validate
 
     hydra_cfg = HydraConfig.get()
-    run_dir = Path(hydra_cfg.runtime.output_dir)
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
-    record = {"overrides": list(hydra_cfg.overrides.task), "job": hydra_cfg.job.num if in_sweep else None,
-              "host": socket.gethostname(), "pid": os.getpid()}
-    start, trainer = time.time(), None
     shard = current_shard()
-    main_rank = shard.is_main  # under torchrun rank 0 alone writes the summary
-    if not main_rank:  # submitit's tasks share the job's run dir and its log file: rank 0 alone writes it
+    job = Job(Path(hydra_cfg.runtime.output_dir), {"overrides": list(hydra_cfg.overrides.task),
+              "job": hydra_cfg.job.num if in_sweep else None, "host": socket.gethostname(), "pid": os.getpid()},
+              in_sweep, shard.is_main)
+    if not job.main_rank:  # submitit's tasks share the job's run dir and its log file: rank 0 alone writes it
         for handler in [h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]:
             logging.getLogger().removeHandler(handler)
             handler.close()
     if in_sweep and cfg.device.name != "cpu" and shard.world == 1:
         use_gpu_by_job_number(hydra_cfg.job.num)
-    lock = RunDirLock(run_dir, RunDir(run_dir).read_record()) if main_rank else None
-    raising = signals_raise()  # until the loop's handlers take over: a signal is one line, not a silent death
-    raising.__enter__()
-    try:
-        validate(cfg)  # a typo or an out-of-range value is refused before torch is even imported
+    lock = RunDirLock(job.run_dir, RunDir(job.run_dir).read_record()) if job.main_rank else None
+    with contextlib.ExitStack() as stack:
         if lock is not None:
-            lock.acquire()  # one run per run dir; stale temp files of a killed write are then ours to remove
-            for stale in RunDir(run_dir).stale_temp_files():
-                stale.unlink(missing_ok=True)
-        from wgan_cli.training import Trainer
+            stack.callback(lock.release)
+        stack.enter_context(signals_raise())  # until the loop's handlers take over: a signal is one line
+        try:
+            validate(cfg)  # a typo or an out-of-range value is refused before torch is even imported
+            if lock is not None:
+                lock.acquire()  # one run per run dir; stale temp files of a killed write are then ours to remove
+                for stale in RunDir(job.run_dir).stale_temp_files():
+                    stale.unlink(missing_ok=True)
+            from wgan_cli.training import Trainer
 
-        trainer = Trainer(cfg, run_dir)
-        metrics = trainer.fit()
-    except (Exception, KeyboardInterrupt, Signalled) as caught:  # noqa: BLE001 - recorded, then reported or re-raised
-        from wgan_cli.errors import out_of_memory
-
-        if isinstance(caught, (KeyboardInterrupt, Signalled)):  # a signal outside the loop's handlers: start-up
-            import signal  # (building the run, the FID reference statistics) or the final summary
-
-            signum = getattr(caught, "signum", signal.SIGINT)
-            name = signal.Signals(signum).name
-            caught = Interrupted(f"{name} before training started: nothing was trained; run the same command to "
-                                 "start it" if trainer is None else f"{name} after training: last.pt holds the run",
-                                 signum)
-        ex = out_of_memory(caught) or caught
-        status = "interrupted" if isinstance(ex, Interrupted) else "failed"
-        if isinstance(ex, RunDirBusy):
-            report(ex)  # the other run's dir: nothing of it is touched
-        if trainer is None and main_rank:  # refused before training: the dir keeps its run's record
-            keep_previous_record(run_dir)
-        if trainer is None and main_rank and not in_sweep and holds_only_a_record(run_dir):
-            remove_refused_run_dir(run_dir)  # nothing ran: no empty run dir is left to confuse a dashboard
-        elif main_rank and (trainer is not None or read_summary(run_dir) is None):  # never overwrite another run's record
-            write_summary(run_dir, **record, status=status, reason=one_line(ex),
-                          steps=trainer.step if trainer else 0, wall_seconds=time.time() - start,
-                          final={}, best=trainer.best if trainer else {},
-                          time_to_quality=time_to_quality(trainer) if trainer else None)
-        if full_errors_wanted():
+            job.trainer = Trainer(cfg, job.run_dir)
+            metrics = job.trainer.fit()
+        except (Exception, KeyboardInterrupt, Signalled) as caught:  # noqa: BLE001 - recorded, then reported or re-raised
+            if failed(job, caught):  # the sweep goes on
+                return float("nan")
             raise
-        if in_sweep and status == "failed":
-            log.error("job %s failed, the sweep goes on: %s", hydra_cfg.job.num, one_line(ex))
-            return float("nan")
-        if isinstance(ex, UserError):
-            report(ex)  # one line and exit here: Hydra's job runner would log a second line first
-        raise
-    finally:
-        raising.__exit__(None, None, None)
-        if lock is not None:
-            lock.release()
-    if not main_rank:
-        return float("nan")
+    return finished(job, metrics) if job.main_rank else float("nan")
+
+
+def failed(job: Job, caught: BaseException) -> bool:
+    """Record a run that stopped before its end (summary.json, status failed or interrupted) and
+    report it in one line; True where a sweep goes on past it, False where the caller re-raises."""
+    import signal
+
+    from wgan_cli.errors import out_of_memory
+    from wgan_cli.interrupts import Interrupted, Signalled
+    from wgan_cli.reporting import one_line
+    from wgan_cli.sweep import read_summary, write_summary
+
+    trainer = job.trainer
+    if isinstance(caught, (KeyboardInterrupt, Signalled)):
+        # a signal outside the loop's handlers: start-up (building the run, the FID reference
+        # statistics) or the final summary
+        signum = getattr(caught, "signum", signal.SIGINT)
+        name = signal.Signals(signum).name
+        caught = Interrupted(f"{name} before training started: nothing was trained; run the same command to "
+                             "start it" if trainer is None else f"{name} after training: last.pt holds the run",
+                             signum)
+    ex = out_of_memory(caught) or caught
+    status = "interrupted" if isinstance(ex, Interrupted) else "failed"
+    if isinstance(ex, RunDirBusy):
+        report(ex)  # the other run's dir: nothing of it is touched
+    if trainer is None and job.main_rank:  # refused before training: the dir keeps its run's record
+        keep_previous_record(job.run_dir)
+    if trainer is None and job.main_rank and not job.in_sweep and holds_only_a_record(job.run_dir):
+        remove_refused_run_dir(job.run_dir)  # nothing ran: no empty run dir is left to confuse a dashboard
+    elif job.main_rank and (trainer is not None or read_summary(job.run_dir) is None):  # never another run's record
+        write_summary(job.run_dir, **job.record, status=status, reason=one_line(ex),
+                      steps=trainer.step if trainer else 0, wall_seconds=time.time() - job.start,
+                      final={}, best=trainer.best if trainer else {},
+                      time_to_quality=time_to_quality(trainer) if trainer else None)
+    if full_errors_wanted():
+        return False
+    if job.in_sweep and status == "failed":
+        log.error("job %s failed, the sweep goes on: %s", job.job, one_line(ex))
+        return True
+    if isinstance(ex, UserError):
+        report(ex)  # one line and exit here: Hydra's job runner would log a second line first
+    return False
+
+
+def finished(job: Job, metrics: dict[str, float]) -> float:
+    """Record a run that reached its last step; a final evaluation that is not finite is a
+    diverged run (one line alone, NaN in a sweep)."""
     import math
 
+    from wgan_cli.sweep import write_summary
+
+    trainer = job.trainer
     bad = [f"{k}={v}" for k, v in metrics.items() if k.startswith(("w1/", "fid/")) and not math.isfinite(v)]
     reason = f"the final evaluation is not finite: {', '.join(bad)}; last.pt holds the run" if bad else ""
-    write_summary(run_dir, **record, status="diverged" if bad else "completed", reason=reason, steps=trainer.step,
-                  wall_seconds=time.time() - start, final=metrics, best=trainer.best,
+    write_summary(job.run_dir, **job.record, status="diverged" if bad else "completed", reason=reason,
+                  steps=trainer.step, wall_seconds=time.time() - job.start, final=metrics, best=trainer.best,
                   time_to_quality=time_to_quality(trainer), critic_tracks_quality=critic_tracks_quality(trainer),
                   changed_on_resume=trainer.changed_on_resume)
     if bad:
-        if in_sweep:
-            log.error("job %s diverged, the sweep goes on: %s", hydra_cfg.job.num, reason)
+        if job.in_sweep:
+            log.error("job %s diverged, the sweep goes on: %s", job.job, reason)
             return float("nan")
         report(UserError(f"the run diverged: {reason}"))
     return metrics["w1/exact"]
