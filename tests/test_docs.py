@@ -43,3 +43,30 @@ def test_the_readme_is_a_front_door():
     assert len(readme.splitlines()) <= 250
     assert "make demo" in readme and "make test" in readme and "docs/dashboard.png" in readme
     assert "wgan-cli train critic=gp data=cifar10" in readme
+
+
+def test_the_extending_pages_code_references_resolve():
+    """Every file, class, contract attribute and plugin-context field docs/extending.md names
+    exists: a rename breaks this test, not the reader."""
+    import dataclasses
+
+    from wgan_cli.critic.base import LipschitzStrategy
+    from wgan_cli.training.tasks import TaskContext
+
+    page = (ROOT / "docs" / "extending.md").read_text()
+    files = {p.relative_to(ROOT).as_posix() for folder in ("wgan_cli", "scripts", "examples", "tests", "configs")
+             for p in (ROOT / folder).rglob("*") if p.is_file()}
+    named = set(re.findall(r"[\w/]+\.py\b", page))
+    assert len(named) >= 60
+    missing = [n for n in named if not any(f == n or f.endswith("/" + n) for f in files)]
+    assert not missing, f"docs/extending.md names files that do not exist: {missing}"
+    classes = {"AdversarialLoss", "GradientPenalty", "ImageSource", "TaskContext", "Task", "DivConfig"}
+    assert classes <= set(re.findall(r"`(\w+)`", page))
+    defined = "\n".join((ROOT / f).read_text() for f in files if f.endswith(".py"))
+    assert all(re.search(rf"^class {name}\b", defined, re.M) for name in classes)
+    fields = {f.name for f in dataclasses.fields(TaskContext)} | {"draw"}
+    used = set(re.findall(r"`ctx\.(\w+)", page))
+    assert used and used <= fields, used - fields
+    contract = set(re.findall(r"`(needs_double_backward|estimates_w1|capturable|has_network|prepare|penalty|after_step|"
+                              r"generator_loss)[`(]", page))
+    assert len(contract) >= 6 and all(hasattr(LipschitzStrategy, name) for name in contract)
