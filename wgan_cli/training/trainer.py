@@ -62,15 +62,7 @@ class Trainer:
     def __init__(self, cfg: DictConfig, run_dir: Path) -> None:
         validate(cfg)
         self.cfg, self.run_dir = cfg, Path(run_dir)
-        self.device = resolve_device(cfg.device.name)
-        if self.device.type == "cuda":
-            self.device = torch.device("cuda", torch.cuda.current_device())  # torchrun: this rank's GPU
-        self.shard = current_shard()
-        check_shardable(cfg, self.shard)
-        if cfg.deterministic:
-            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # required by deterministic cuBLAS
-            torch.use_deterministic_algorithms(True)
-            torch.backends.cudnn.benchmark = False
+        self.place(cfg)
         self.hydra_record = RunDir(self.run_dir).read_record()  # .hydra/*.yaml of this attempt, kept in checkpoints
         random.seed(cfg.seed)  # nothing of ours draws from python's or numpy's global RNG; seeded anyway
         np.random.seed(cfg.seed)
@@ -113,12 +105,7 @@ class Trainer:
         self.graph_off = self.why_no_graph()  # None: each generator step replays as one CUDA graph
         self.updates.graphed = self.graph_off is None
         self.make_capturable()
-        self.best: dict[str, float] = {}  # the lowest w1/exact and FID over the evaluations so far
-        self.quality: dict[str, float] = {}  # step and training seconds at which the run met its bar
-        self.history: dict[str, list[tuple[int, float]]] = {}  # (step, value) of the critic and quality at each reading
-        self.seconds_before, self.started = 0.0, None  # training seconds of earlier attempts; this one's start
-        self.changed_on_resume: list[str] = []  # "key old -> new" for each key this resume changed
-        self.floor: tuple[float, float] | None = None  # the noise floor at eval.n: mean and sd, computed once
+        self.start_records()
         self.probe = self.make_probe()
         self.resumed_from = starting_checkpoint(cfg, self.run_dir)
         if self.resumed_from is not None:
@@ -126,6 +113,28 @@ class Trainer:
         with threads.during(threads.LARGE, self.threads_auto):  # the reference statistics: Inception
             self.fid = FidMonitor(cfg, self.data, self.device) if cfg.fid.every and self.shard.is_main else None
         self.run_updates = self.updates if self.graph_off else StepGraph(self.updates, [self.rng])
+
+    def place(self, cfg: DictConfig) -> None:
+        """The device (under torchrun, this rank's GPU), this process's shard of the batch, and
+        deterministic algorithms where asked."""
+        self.device = resolve_device(cfg.device.name)
+        if self.device.type == "cuda":
+            self.device = torch.device("cuda", torch.cuda.current_device())  # torchrun: this rank's GPU
+        self.shard = current_shard()
+        check_shardable(cfg, self.shard)
+        if cfg.deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # required by deterministic cuBLAS
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.benchmark = False
+
+    def start_records(self) -> None:
+        """What the run records as it goes, empty at step 0 (a resume restores them)."""
+        self.best: dict[str, float] = {}  # the lowest w1/exact and FID over the evaluations so far
+        self.quality: dict[str, float] = {}  # step and training seconds at which the run met its bar
+        self.history: dict[str, list[tuple[int, float]]] = {}  # (step, value) of the critic and quality at each reading
+        self.seconds_before, self.started = 0.0, None  # training seconds of earlier attempts; this one's start
+        self.changed_on_resume: list[str] = []  # "key old -> new" for each key this resume changed
+        self.floor: tuple[float, float] | None = None  # the noise floor at eval.n: mean and sd, computed once
 
     def make_probe(self) -> Probe | None:
         """The measuring critic of ``probe.every`` (rank 0 only), or None."""
