@@ -103,39 +103,57 @@ def write(parts: Iterator[torch.Tensor], n: int, shape: tuple[int, ...], out: Pa
     once (checked against memory first)."""
     images = len(shape) == 3
     if suffix == ".npy":
-        import shutil
-
-        from wgan_cli.memory import require_fits
-
-        item = (1 if images else 4) * math.prod(shape)
-        require_fits("--num-samples", n, lambda k: k * item, shutil.disk_usage(out.parent).free,
-                     f"the .npy file in {out.parent}", "free some disk space or write fewer samples")
-        array = np.lib.format.open_memmap(out, mode="w+", dtype=np.uint8 if images else np.float32, shape=(n, *shape))
-        i = 0
-        for part in parts:
-            array[i:i + len(part)] = (to_uint8(part) if images else part).numpy()
-            i += len(part)
-        array.flush()
-        del array
-        return f"an array {(n, *shape)} {'uint8' if images else 'float32'}"
+        return write_array(parts, n, shape, out)
     if images and suffix == "":
-        from torchvision.utils import save_image
-
-        out.mkdir(parents=True, exist_ok=True)
-        i = 0
-        for part in parts:
-            for image in part:
-                save_image(image, out / f"{i:06d}.png", normalize=True, value_range=(-1, 1))
-                i += 1
-        return f"{n} PNG files"
+        return write_folder(parts, n, out)
     if suffix == ".csv":
         with open(out, "w") as f:
             f.write("x,y\n")
             for part in parts:
                 np.savetxt(f, part.numpy(), delimiter=",", fmt="%.7g")
         return f"{n} points"
+    return write_picture(parts, n, shape, out)
+
+
+def write_array(parts: Iterator[torch.Tensor], n: int, shape: tuple[int, ...], out: Path) -> str:
+    """A ``.npy`` file filled batch by batch through a memory map (uint8 images, float32 points)."""
+    import shutil
+
+    from wgan_cli.memory import require_fits
+
+    images = len(shape) == 3
+    item = (1 if images else 4) * math.prod(shape)
+    require_fits("--num-samples", n, lambda k: k * item, shutil.disk_usage(out.parent).free,
+                 f"the .npy file in {out.parent}", "free some disk space or write fewer samples")
+    array = np.lib.format.open_memmap(out, mode="w+", dtype=np.uint8 if images else np.float32, shape=(n, *shape))
+    i = 0
+    for part in parts:
+        array[i:i + len(part)] = (to_uint8(part) if images else part).numpy()
+        i += len(part)
+    array.flush()
+    del array
+    return f"an array {(n, *shape)} {'uint8' if images else 'float32'}"
+
+
+def write_folder(parts: Iterator[torch.Tensor], n: int, out: Path) -> str:
+    """One PNG per image, ``000000.png`` on."""
+    from torchvision.utils import save_image
+
+    out.mkdir(parents=True, exist_ok=True)
+    i = 0
+    for part in parts:
+        for image in part:
+            save_image(image, out / f"{i:06d}.png", normalize=True, value_range=(-1, 1))
+            i += 1
+    return f"{n} PNG files"
+
+
+def write_picture(parts: Iterator[torch.Tensor], n: int, shape: tuple[int, ...], out: Path) -> str:
+    """One picture of every sample: a grid of images (upscaled as on the dashboard) or a scatter
+    plot of points; refused beyond what one picture shows or memory holds."""
     from wgan_cli.memory import host_available, require_fits
 
+    images = len(shape) == 3
     most = PICTURE_LIMIT[images]
     if n > most:
         raise UserError(f"--num-samples={n}: one picture of more than {most} {'images' if images else 'points'} "
