@@ -64,30 +64,35 @@ def job_status(job: Path, summary: dict | None) -> str:
     return "running" if RunDirLock.held(job) else "killed"
 
 
-def collect(sweep: Path, metric: str) -> dict[str, Any]:
-    """Every job's status and final ``metric`` (summary.json's, which the events must agree with),
-    grouped by the overrides that vary; ``warnings`` for what a reader of the table must know."""
+def read_job(job: Path, metric: str, warnings: list[str]) -> dict[str, Any]:
+    """One job: its overrides, status, ``metric`` curve and final value (summary.json's, which the
+    events must agree with), the other finals, time to quality and rank correlations; what a
+    reader of the table must know goes into ``warnings``."""
     from wgan_cli.sweep import read_summary
 
-    jobs, warnings = [], []
-    for job in job_dirs(sweep):
-        summary = read_summary(job)
-        status = job_status(job, summary)
-        points = curve(job, metric) if status == "completed" else []
-        final = ((summary or {}).get("final") or {}).get(metric)
-        if final is not None and points and not np.isclose(points[-1][2], final, rtol=1e-5, atol=1e-9):
-            warnings.append(f"job {job.name}: its events end at step {points[-1][0]} with {metric} {points[-1][2]:.6g}, "
-                            f"summary.json says {final:.6g} (a truncated events file?); the table uses summary.json")
-        if status == "completed" and not RunDir(job).events.is_dir():
-            warnings.append(f"job {job.name}: its tb/ folder is missing; the table uses summary.json, the PNG has no curve")
-        if final is None and points:
-            final = points[-1][2]
-        jobs.append({"dir": job, "overrides": overrides_of(job), "status": status,
-                     "reason": (summary or {}).get("reason", ""), "curve": points, "final": final,
-                     "quality": (summary or {}).get("time_to_quality") or {},
-                     "finals": ((summary or {}).get("final") or {}) if status == "completed" else {},
-                     "spearman": (((summary or {}).get("critic_tracks_quality") or {}).get("spearman") or {})
-                     if status == "completed" else {}})
+    raw = read_summary(job)
+    summary, status = raw or {}, job_status(job, raw)
+    completed = status == "completed"
+    points = curve(job, metric) if completed else []
+    final = (summary.get("final") or {}).get(metric)
+    if final is not None and points and not np.isclose(points[-1][2], final, rtol=1e-5, atol=1e-9):
+        warnings.append(f"job {job.name}: its events end at step {points[-1][0]} with {metric} {points[-1][2]:.6g}, "
+                        f"summary.json says {final:.6g} (a truncated events file?); the table uses summary.json")
+    if completed and not RunDir(job).events.is_dir():
+        warnings.append(f"job {job.name}: its tb/ folder is missing; the table uses summary.json, the PNG has no curve")
+    if final is None and points:
+        final = points[-1][2]
+    return {"dir": job, "overrides": overrides_of(job), "status": status, "reason": summary.get("reason", ""),
+            "curve": points, "final": final, "quality": summary.get("time_to_quality") or {},
+            "finals": (summary.get("final") or {}) if completed else {},
+            "spearman": ((summary.get("critic_tracks_quality") or {}).get("spearman") or {}) if completed else {}}
+
+
+def collect(sweep: Path, metric: str) -> dict[str, Any]:
+    """Every job (``read_job``) grouped by the overrides that vary, seeds pooled: a row per group
+    with the mean and spread of ``metric``, ranked, the winner named."""
+    warnings: list[str] = []
+    jobs = [read_job(job, metric, warnings) for job in job_dirs(sweep)]
     stopped = [j["dir"].name for j in jobs if j["status"] in STOPPED]
     if stopped:
         warnings.append(f"{len(stopped)} job(s) without a final result (killed, interrupted or running): {', '.join(stopped)}")
