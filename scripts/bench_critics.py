@@ -11,6 +11,11 @@ the estimate / exact ratio (median and range over seeds), the empirical Lipschit
 (max |f(u) - f(v)| / ||u - v|| over pairs of 1000 + 1000 sampled points), the certified lower
 bound (estimate / L_emp) / exact, and the fit time. ``sinkhorn`` has no network: its row is the
 debiased Sinkhorn divergence S_eps (geomloss, p=1, blur 0.05 in the data's units) on the same points.
+``probe`` is the held-out probe (``wgan-cli w1 --method probe``): fitted on half of each sample,
+read on the other half. The pairs named "vs its shift" are a distribution against an independent
+sample of itself moved by a vector mu, whose population W1 is ||mu|| in any dimension (2-D, 10-D,
+64-D and 3072-D image-shaped data): there "estimate / closed form" is the calibration; on the
+pairs marked "sample exact" only the exact W1 between the two samples is known.
 
 ``--training`` adds the training runs: critic=orthonormal and critic=sn_ttur on gaussians8 with the
 generator held almost still (optim.lr_g=1e-8, so exact W1 stays far above the noise floor), and a
@@ -37,8 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from wgan_cli.data import DATASETS  # noqa: E402
 from wgan_cli.train import compose_config  # noqa: E402,F401  (registers every component)
 from wgan_cli.training.critic_fit import fit_critic  # noqa: E402
+from wgan_cli.training.probe import held_out_w1  # noqa: E402
 
-CRITICS = ("clip", "gp", "lp", "sn", "orthonormal", "sinkhorn")
+CRITICS = ("clip", "gp", "lp", "sn", "orthonormal", "sinkhorn", "probe")
 WIDTH = 128
 
 
@@ -62,23 +68,56 @@ def digits(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return x, x + 0.1 * rng.standard_normal(x.shape)
 
 
+def shifted(x: np.ndarray, y: np.ndarray, length: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Two independent samples of P, the second moved by a random vector mu of the given length:
+    W1(P, P + mu) = ||mu|| exactly, for every P and in any dimension (the translation is an
+    optimal coupling; the linear potential <mu, x> / ||mu|| attains it)."""
+    mu = rng.standard_normal(x.shape[1])
+    return x, y + length * mu / np.linalg.norm(mu)
+
+
+def images(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Image-shaped data, 3 x 32 x 32 flattened (3072-D): a fixed random low-rank image
+    distribution, pixels = tanh(B z / 4) with z ~ N(0, I_16) and B fixed (seed 0)."""
+    basis = np.random.default_rng(0).standard_normal((16, 3 * 32 * 32))
+    return np.tanh(rng.standard_normal((n, 16)) @ basis / 4)
+
+
+def digit_halves(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Two disjoint random sets of sklearn's 8x8 digits in [0, 1] (64-D), up to 898 each."""
+    from sklearn.datasets import load_digits
+
+    x = load_digits().data / 16.0
+    half = min(n, len(x) // 2)
+    order = rng.permutation(len(x))
+    return x[order[:half]], x[order[half:2 * half]]
+
+
 def pairs(n: int, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray, float | None]]:
-    """name -> (x, y, W1 in closed form where known)."""
+    """name -> (x, y, W1 in closed form where known). The "vs its shift" pairs know their population
+    W1 in every dimension; on the others only the exact W1 between the two samples is known."""
     rng = np.random.default_rng(seed)
     g8 = toy("gaussians8", n, seed)
     m = np.zeros(10)
     m[0] = 0.5
+    embed = np.linalg.qr(np.random.default_rng(0).standard_normal((64, 2)))[0].T  # 2-D -> 64-D, isometric
     out = {
-        "8 gaussians vs N(0, I)": (g8, rng.standard_normal((n, 2)), None),
-        "8 gaussians vs the same x 0.7": (g8, 0.7 * toy("gaussians8", n, seed + 1000), None),
-        "25 gaussians vs swissroll": (toy("gaussians25", n, seed), toy("swissroll", n, seed), None),
+        "8 gaussians vs N(0, I) (sample exact)": (g8, rng.standard_normal((n, 2)), None),
+        "8 gaussians vs the same x 0.7 (sample exact)": (g8, 0.7 * toy("gaussians8", n, seed + 1000), None),
+        "25 gaussians vs swissroll (sample exact)": (toy("gaussians25", n, seed), toy("swissroll", n, seed), None),
         "10-D gaussians 0.5 apart": (rng.standard_normal((n, 10)), rng.standard_normal((n, 10)) + m, 0.5),
     }
     for theta in (0.1, 0.5, 2.0):
         x, y = segments(n, theta, rng)
         out[f"disjoint segments, theta {theta}"] = (x, y, theta)
     x, y = digits(n, rng)
-    out["digits vs digits + noise (64-D)"] = (x, y, None)
+    out["digits vs digits + noise (64-D) (sample exact)"] = (x, y, None)
+    # drawn after the pairs above, which keep the draws they had before these were added
+    out["8 gaussians vs its shift 0.5"] = (*shifted(g8, toy("gaussians8", n, seed + 2000), 0.5, rng), 0.5)
+    out["8 gaussians in 64-D vs its shift 0.5"] = (
+        *shifted(g8 @ embed, toy("gaussians8", n, seed + 3000) @ embed, 0.5, rng), 0.5)
+    out["digits (64-D) vs its shift 0.5"] = (*shifted(*digit_halves(n, rng), 0.5, rng), 0.5)
+    out["images 3x32x32 vs its shift 2"] = (*shifted(images(n, rng), images(n, rng), 2.0, rng), 2.0)
     return out
 
 
@@ -107,6 +146,9 @@ def calibrate(args: argparse.Namespace) -> list[dict]:
                 if critic == "sinkhorn":
                     value, seconds = sinkhorn(x, y)
                     lipschitz = float("nan")
+                elif critic == "probe":  # fitted on half of each sample, read on the other half
+                    reading = held_out_w1(x, y, args.steps, seed)
+                    value, seconds, lipschitz = reading["value"], reading["seconds"], reading["lipschitz"]
                 else:
                     fit = fit_critic(x, y, critic, args.steps, seed, (f"model.width={WIDTH}", f"model.depth={args.depth}"))
                     value, seconds, lipschitz = fit.estimate, fit.seconds, fit.lipschitz

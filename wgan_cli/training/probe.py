@@ -105,8 +105,6 @@ def held_out_w1(x: np.ndarray, y: np.ndarray, updates: int = 1000, seed: int = 0
     deviation s for the fit and the value multiplied back by s."""
     import time
 
-    import numpy as np
-
     from wgan_cli.config import ProbeConfig
 
     if min(len(x), len(y)) < 4:
