@@ -59,11 +59,16 @@ def segments(n: int, theta: float, rng: np.random.Generator) -> tuple[np.ndarray
     return np.stack([np.zeros(n), z1], 1), np.stack([np.full(n, theta), z2], 1)
 
 
-def digits(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """sklearn's 8x8 digits in [0, 1], flattened (64-D), against the same digits plus N(0, 0.1^2) noise."""
+def all_digits() -> np.ndarray:
+    """sklearn's 1797 8x8 digits in [0, 1], flattened (64-D)."""
     from sklearn.datasets import load_digits
 
-    x = load_digits().data / 16.0
+    return load_digits().data / 16.0
+
+
+def digits(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` digits against the same digits plus N(0, 0.1^2) noise."""
+    x = all_digits()
     x = x[rng.permutation(len(x))[:n]]
     return x, x + 0.1 * rng.standard_normal(x.shape)
 
@@ -84,10 +89,8 @@ def images(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def digit_halves(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Two disjoint random sets of sklearn's 8x8 digits in [0, 1] (64-D), up to 898 each."""
-    from sklearn.datasets import load_digits
-
-    x = load_digits().data / 16.0
+    """Two disjoint random sets of the digits, up to 898 each."""
+    x = all_digits()
     half = min(n, len(x) // 2)
     order = rng.permutation(len(x))
     return x[order[:half]], x[order[half:2 * half]]

@@ -132,6 +132,16 @@ def write_hparams(writer, cfg: DictConfig, metric_tags: list[str]) -> None:  # n
     writer.file_writer.add_summary(hp.hparams_pb({p: values[p.name] for p in params}, trial_id=trial_id()))
 
 
+def sweep_overrides(sweep_dir: Path) -> list:
+    """The overrides a multirun's command line gave (its ``multirun.yaml``), parsed by Hydra: each
+    says whether it sweeps (``is_sweep_override``) and over which values. Raises where there is
+    no such file or it does not parse."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    task = OmegaConf.load(Path(sweep_dir) / "multirun.yaml").hydra.overrides.task
+    return OverridesParser.create().parse_overrides(list(task))
+
+
 def swept_keys() -> set[str]:
     """The keys a multirun sweeps (``seed=0,1``, ``critic=clip,gp``), from the sweep's
     ``multirun.yaml``; empty for a single run or where it cannot be read."""
@@ -145,11 +155,7 @@ def swept_keys() -> set[str]:
     if hydra_cfg.mode != RunMode.MULTIRUN:
         return set()
     try:
-        from hydra.core.override_parser.overrides_parser import OverridesParser
-
-        task = OmegaConf.load(Path(hydra_cfg.sweep.dir) / "multirun.yaml").hydra.overrides.task
-        return {o.key_or_group for o in OverridesParser.create().parse_overrides(list(task))
-                if o.is_sweep_override()}
+        return {o.key_or_group for o in sweep_overrides(hydra_cfg.sweep.dir) if o.is_sweep_override()}
     except Exception:  # noqa: BLE001 - no multirun.yaml (another sweeper's layout): name runs by every override
         return set()
 

@@ -214,10 +214,10 @@ def expected_jobs(sweep: Path) -> int | None:
         hydra = OmegaConf.load(path).hydra
         if "n_trials" in (hydra.get("sweeper") or {}):
             return int(hydra.sweeper.n_trials)
-        from hydra.core.override_parser.overrides_parser import OverridesParser
+        from wgan_cli.sweep import sweep_overrides
 
         count = 1
-        for override in OverridesParser.create().parse_overrides(list(hydra.overrides.task)):
+        for override in sweep_overrides(sweep):
             if override.is_sweep_override():
                 count *= len(list(override.sweep_string_iterator()))
         return count

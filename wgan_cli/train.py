@@ -63,7 +63,8 @@ class Job:
     trainer: Any = None  # the Trainer, once built
 
     @property
-    def job(self) -> int | None:
+    def number(self) -> int | None:
+        """The job's number in its sweep (None for a single run)."""
         return self.record["job"]
 
 
@@ -145,7 +146,7 @@ def failed(job: Job, caught: BaseException) -> bool:
     if full_errors_wanted():
         return False
     if job.in_sweep and status == "failed":
-        log.error("job %s failed, the sweep goes on: %s", job.job, one_line(ex))
+        log.error("job %s failed, the sweep goes on: %s", job.number, one_line(ex))
         return True
     if isinstance(ex, UserError):
         report(ex)  # one line and exit here: Hydra's job runner would log a second line first
@@ -168,7 +169,7 @@ def finished(job: Job, metrics: dict[str, float]) -> float:
                   changed_on_resume=trainer.changed_on_resume)
     if bad:
         if job.in_sweep:
-            log.error("job %s diverged, the sweep goes on: %s", job.job, reason)
+            log.error("job %s diverged, the sweep goes on: %s", job.number, reason)
             return float("nan")
         report(UserError(f"the run diverged: {reason}"))
     return metrics["w1/exact"]
