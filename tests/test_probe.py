@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 import torch
 from conftest import FAST, compose_config
 from torch import nn
 
 from wgan_cli.errors import ConfigError
+from wgan_cli.schema.task import TASKS, TaskConfig
 from wgan_cli.training import Trainer
+from wgan_cli.training.tasks import Task
 
 PROBE = ["probe.every=3", "probe.updates=20", "probe.n=64", "probe.batch=32", "probe.width=16"]
 RUN = [*FAST, "steps=6", "eval.every=3", "checkpoint.every=3", "optim.decay=none"]
@@ -55,7 +59,7 @@ def test_the_probe_reads_the_length_of_a_shift_between_a_distribution_and_its_tr
     cfg = compose_config("probe.updates=400", "probe.n=2000", "probe.width=64")
     data = DATASETS.build(cfg.data, torch.device("cpu"))
     mu = torch.tensor([0.3, 0.4])  # ||mu|| = 0.5
-    probe = Probe(cfg.probe, 2, torch.device("cpu"), seed=0)
+    probe = Probe(cfg.probe, (2,), torch.device("cpu"), seed=0)
     values = probe.measure(data, Identity(), lambda n, g: data.sample(n, g) + mu)
     assert values["w1/probe"] == pytest.approx(0.5, rel=0.1)
     assert values["w1/probe"] <= 0.5 + 3 * values["w1/probe_se"]  # a lower bound, up to its noise
@@ -66,6 +70,7 @@ def test_the_probe_reads_the_length_of_a_shift_between_a_distribution_and_its_tr
     ("probe.updates=-1", "probe.updates=-1: must be an integer >= 1"),
     ("probe.n=1", "probe.n=1: must be an integer >= 2 (a mean and its standard error)"),
     ("probe.every=-5", "probe.every=-5: must be >= 0 (0 = off)"),
+    ("probe.width=15", "probe.width=15: must be even (GroupSort2 sorts pairs of units)"),
 ])
 def test_bad_probe_values_are_one_line(override, message):
     from wgan_cli.validation import validate
@@ -75,9 +80,65 @@ def test_bad_probe_values_are_one_line(override, message):
     assert str(caught.value) == message
 
 
-def test_the_probe_on_images_says_what_it_measures_so_far(tmp_path):
-    with pytest.raises(ConfigError, match=r"^probe.every=500: the probe measures vector data"):
-        Trainer(compose_config("data=digits", "fid.every=0", "probe.every=500"), tmp_path)
+IMAGES = ["data=digits", "data.size=8", "model.channels=8", "batch_size=16", "eval.n=64", "fid.every=0",
+          "steps=4", "eval.every=2", "checkpoint.every=0"]
+
+
+def test_the_probe_on_images_is_a_1_lipschitz_conv_net_and_leaves_training_bitwise_the_same(tmp_path):
+    off = Trainer(compose_config(*IMAGES), tmp_path / "off")
+    off.fit()
+    on = Trainer(compose_config(*IMAGES, "probe.every=2", "probe.updates=10", "probe.width=8", "probe.batch=16"),
+                 tmp_path / "on")
+    metrics = on.fit()
+    assert all(torch.equal(a, b) for a, b in zip(weights(off), weights(on)))
+    assert any(isinstance(m, nn.Conv2d) for m in on.probe.net.modules())
+    assert metrics["lipschitz/probe"] <= 1 + 1e-3
+    assert metrics["w1/probe"] > 0  # the untrained generator's noise is far from the digits
+
+
+def test_on_a_finite_data_set_the_probe_reads_only_samples_its_fit_never_drew(tmp_path):
+    from wgan_cli.training.probe import RealDraws
+
+    t = Trainer(compose_config(*IMAGES), tmp_path)
+    taken: list[set[int]] = []
+    take = t.data.take
+    t.data.take = lambda idx: (taken.append(set(idx.tolist())), take(idx))[1]
+    draws = RealDraws(t.data, n=2000, seed=0)
+    g = torch.Generator().manual_seed(0)
+    held = draws.held_out(2000, g)
+    assert len(held) == t.data.count() // 4  # min(n, N / 4): 449 of the 1,797 digits
+    assert taken.pop() == set(draws.held_idx.tolist())  # the reading takes the held-out part whole
+    fitted: set[int] = set()
+    for _ in range(20):
+        draws.fit(512, g)
+        fitted |= taken.pop()
+    assert not fitted & set(draws.held_idx.tolist())
+    assert len(fitted) > 0.9 * (t.data.count() - len(held))  # the fit draws from all the rest
+    assert torch.equal(RealDraws(t.data, 2000, seed=0).held_idx, draws.held_idx)  # the same split at every reading
+
+
+@dataclass
+class ReadsProbeConfig(TaskConfig):
+    name: str = "reads_probe"
+    every: int = 3
+
+
+@TASKS.register("reads_probe", ReadsProbeConfig)
+class ReadsProbe(Task):
+    """A plugin's metric built on the probe: what it saw of ``w1/probe``, by step."""
+
+    seen: dict[int, float] = {}
+
+    def measure(self, ctx):  # noqa: ANN001, ANN201
+        ReadsProbe.seen[ctx.step] = ctx.results["w1/probe"]
+        return {"probe/doubled": 2 * ctx.results["w1/probe"]}
+
+
+def test_a_plugin_task_reads_the_probe_of_its_step(tmp_path):
+    metrics = Trainer(compose_config(*RUN, *PROBE, "+tasks.reads_probe.every=3"), tmp_path).fit()
+    assert sorted(ReadsProbe.seen) == [3, 6]
+    assert ReadsProbe.seen[6] == metrics["w1/probe"]
+    assert metrics["probe/doubled"] == 2 * metrics["w1/probe"]
 
 
 def test_the_w1_charts_draw_the_probe_in_the_bracket_and_the_critic_against_it(tmp_path):

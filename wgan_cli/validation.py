@@ -89,6 +89,7 @@ def validate(cfg: Any) -> None:
     require(cfg.probe.every >= 0, "probe.every", cfg.probe.every, "must be >= 0 (0 = off)")
     for key in ("updates", "batch", "width", "depth"):
         require(cfg.probe[key] >= 1, f"probe.{key}", cfg.probe[key], "must be an integer >= 1")
+    require(cfg.probe.width % 2 == 0, "probe.width", cfg.probe.width, "must be even (GroupSort2 sorts pairs of units)")
     require(cfg.probe.n >= 2, "probe.n", cfg.probe.n, "must be an integer >= 2 (a mean and its standard error)")
     require(0 < cfg.probe.lr < math.inf, "probe.lr", cfg.probe.lr, "must be a finite number > 0")
     require(0 <= cfg.ema.decay < 1, "ema.decay", cfg.ema.decay, "must be in [0, 1) (0 = off)")

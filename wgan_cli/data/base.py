@@ -27,6 +27,14 @@ class DataSource:
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         raise NotImplementedError
 
+    def count(self) -> int:
+        """How many samples the source holds; 0 for a distribution that draws without end (the toys)."""
+        return 0
+
+    def take(self, idx: Tensor) -> Tensor:
+        """The samples at ``idx`` (a finite source), as ``sample`` returns them."""
+        raise NotImplementedError
+
     def batch_rows(self, n: int, generator: torch.Generator, shard: Shard) -> Tensor:
         """This process's rows of the next training batch of ``n`` (every row in a single process)."""
         return shard.rows(self.sample(n, generator))

@@ -82,6 +82,12 @@ class ImageSource(DataSource):
         """The first ``n`` images, uint8 [n, C, H, W]: FID's reference set."""
         return self.images[:n]
 
+    def count(self) -> int:
+        return len(self.images)
+
+    def take(self, idx: Tensor) -> Tensor:
+        return to_unit_range(self.images[idx.to(self.device)])
+
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         idx = torch.randint(len(self.images), (n,), device=self.device, generator=generator)
         return to_unit_range(self.images[idx])
@@ -197,13 +203,21 @@ class ImageFolder(ImageSource):
             return super().reference_images(n)
         return torch.stack([read_image(f, self.cfg.size) for f in self.files[:n]])
 
+    def count(self) -> int:
+        return len(self.files)
+
+    def take(self, idx: Tensor) -> Tensor:
+        """Streaming: the files at ``idx``, read here."""
+        if not self.streaming:
+            return super().take(idx)
+        return to_unit_range(torch.stack([read_image(self.files[i], self.cfg.size) for i in idx.tolist()]).to(self.device))
+
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         """``n`` images drawn with ``generator``. Streaming (evaluation's draws): ``n`` files read
         here, apart from the training stream, which they leave as it was."""
         if not self.streaming:
             return super().sample(n, generator)
-        idx = torch.randint(len(self.files), (n,), device=generator.device, generator=generator).tolist()
-        return to_unit_range(torch.stack([read_image(self.files[i], self.cfg.size) for i in idx]).to(self.device))
+        return self.take(torch.randint(len(self.files), (n,), device=generator.device, generator=generator))
 
     def batch_rows(self, n: int, generator: torch.Generator, shard: Shard) -> Tensor:
         if not self.streaming:

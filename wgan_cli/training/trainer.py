@@ -140,9 +140,7 @@ class Trainer:
         """The measuring critic of ``probe.every`` (rank 0 only), or None."""
         if not self.cfg.probe.every or not self.shard.is_main:
             return None
-        require(len(self.data.shape) == 1, "probe.every", self.cfg.probe.every,
-                "the probe measures vector data (the toys) so far; set probe.every=0 for images")
-        return Probe(self.cfg.probe, self.data.shape[0], self.device, self.cfg.seed)
+        return Probe(self.cfg.probe, self.data.shape, self.device, self.cfg.seed)
 
     @property
     def quality_bar(self) -> str | None:
