@@ -31,7 +31,7 @@ def _values(command: str, flag: str) -> list[str] | None:
         from wgan_cli.schema.critic import STRATEGIES
 
         load_plugins()
-        return [n for n in STRATEGIES.names() if n != "sinkhorn"]
+        return [n for n in STRATEGIES.names() if STRATEGIES.schema(n).has_network]  # a critic to fit
     return None
 
 

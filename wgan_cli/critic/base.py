@@ -21,10 +21,15 @@ class LipschitzStrategy:
     needs_double_backward = False  # ``penalty`` differentiates the critic's input gradient (create_graph)
     estimates_w1 = True  # under the Wasserstein loss, E f(real) - E f(fake) estimates W1 (else: a mean gap)
     capturable = True  # its updates can be recorded as a CUDA graph (no host decision on a tensor's value)
-    has_network = True  # False: no critic network; the generator descends ``generator_loss`` instead
 
     def __init__(self, cfg: StrategyConfig) -> None:
         self.cfg = cfg
+
+    @property
+    def has_network(self) -> bool:
+        """False: no critic network; the generator descends ``generator_loss`` instead (declared
+        on the config's dataclass, so that the command surface knows it without importing torch)."""
+        return STRATEGIES.schema(self.cfg.name).has_network
 
     def prepare(self, critic: nn.Module) -> nn.Module:
         """Return the critic to train (for example with reparametrized layers)."""

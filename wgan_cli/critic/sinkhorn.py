@@ -20,7 +20,6 @@ from wgan_cli.schema.critic import SinkhornConfig
 
 @STRATEGIES.register("sinkhorn", SinkhornConfig)
 class Sinkhorn(LipschitzStrategy):
-    has_network = False
     capturable = False  # geomloss sizes its eps-scaling schedule on the host
 
     def __init__(self, cfg: SinkhornConfig) -> None:

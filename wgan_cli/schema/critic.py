@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from wgan_cli.config import require
 from wgan_cli.registry import Registry
@@ -13,6 +14,7 @@ STRATEGIES = Registry("critic")
 @dataclass
 class StrategyConfig:
     name: str = "none"
+    has_network: ClassVar[bool] = True  # False: no critic network; the generator descends the strategy's ``generator_loss``
 
     def check(self) -> None:
         """Range checks of the values (the registry calls this before building)."""
@@ -64,6 +66,7 @@ class OrthonormalConfig(StrategyConfig):
 @dataclass
 class SinkhornConfig(StrategyConfig):
     name: str = "sinkhorn"
+    has_network: ClassVar[bool] = False  # the Sinkhorn divergence itself is the estimate
     blur: float = 0.05  # eps = blur: the entropic smoothing's length scale, in the data's units
     scaling: float = 0.9  # eps-scaling: the annealing factor per iteration (closer to 1: more accurate, slower)
 
