@@ -97,7 +97,7 @@ def test_the_cards_command_logs_w1_and_fid_on_cifar10_files(tmp_path):
     assert result.returncode == 0, result.stderr
     acc = event_accumulator(run_dir)
     tags = acc.Tags()["scalars"]
-    assert {"w1/critic", "w1/exact"} <= set(tags)
+    assert {"w1/critic", "w1/exact", "w1/probe"} <= set(tags)  # the held-out probe is on for images
     fid_tags = [t for t in tags if t.startswith("fid/fid")]
     assert fid_tags and acc.Scalars(fid_tags[0])[-1].value > 0
     from PIL import Image

@@ -350,10 +350,13 @@ def test_each_preset_composes_and_runs_two_steps(preset, cifar_root, tmp_path):
         f"experiment={preset}", *data, "batch_size=4", "batch_size_g=4",
         "steps=2", "eval.n=8", "eval.every=0", "device=cpu",
         "fid.num_samples=4", "fid.reference_n=4", f"fid.cache_dir={tmp_path / 'fid'}",
+        "probe.updates=2", "probe.batch=4", "probe.n=8",  # the image probe, on by default, read once: kept short
     )
     assert cfg.steps == 2 and cfg.batch_size == 4
     metrics = Trainer(cfg, tmp_path / "run").fit()
     assert metrics["w1/exact"] > 0 and np.isfinite(metrics.get("w1/critic", metrics.get("gap/critic")))
+    if cfg.probe.every:  # on by default for image data: the conv probe on every image preset's shape
+        assert 0 < metrics["lipschitz/probe"] <= 1 + 1e-3
     if "cifar10" in preset:  # the CIFAR presets log FID (every 5000 steps and at the end)
         assert cfg.fid.every == 5000 and metrics["fid/fid4_train"] > 0
 
