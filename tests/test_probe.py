@@ -157,7 +157,7 @@ def test_the_w1_charts_draw_the_probe_in_the_bracket_and_the_critic_against_it(t
         "w1/critic_probe_ratio"}
     assert set(bracket_series(tmp_path)) == {"critic", "probe", "exact", "noise_floor"}  # one sub-run each
     assert all(re.search(regex, "w1/bracket") for regex in bracket.multiline.tag)
-    assert "critic estimate <= probe <= W1 <= exact" in bracket.title
+    assert bracket.title.startswith("probe <= W1 <= exact W1") and "critic estimate (<= W1 where" in bracket.title
     by_step = {tag: dict(values) for tag, values in scalars(tmp_path).items()}
     for step, value in by_step["w1/critic_probe_ratio"].items():
         assert value == pytest.approx(by_step["w1/critic"][step] / by_step["w1/probe"][step], rel=1e-5)

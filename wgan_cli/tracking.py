@@ -32,20 +32,21 @@ SERIES = {"w1/critic": "critic", "gap/critic": "critic_gap", "w1/probe": "probe"
           "w1/noise_floor": "noise_floor"}  # tag in tb/ -> its sub-run tb/<name>
 
 def w1_layout(critic_is_w1: bool, critic_free: bool = False, probe: bool = False) -> dict:
-    """The custom-scalars charts: the bracket critic <= W1 <= exact (the exact W1 of n samples is
-    biased up by about the noise floor; a 1-Lipschitz critic on held-out samples is a lower
-    bound), with the probe's held-out reading when it is on, and the ratio critic / exact where
-    it means something (exact >= 3x the floor); with the probe, critic / probe at every reading."""
+    """The custom-scalars charts: the bracket probe <= W1 <= exact (the exact W1 of n samples is
+    biased up by about the noise floor; a 1-Lipschitz function read on held-out samples is a
+    lower bound) with the training critic's estimate beside it (a lower bound only where the
+    critic is 1-Lipschitz: the SN-GAN CNN's is not), the ratio critic / exact where it means
+    something (exact >= 3x the floor); with the probe, critic / probe at every reading."""
     if critic_free:
         title = "Sinkhorn divergence (no critic network) vs exact W1 vs noise floor"
     elif critic_is_w1:
-        title = "critic estimate <= W1 <= exact W1 (biased up by about the noise floor)"
+        title = "critic estimate (<= W1 where the critic is 1-Lipschitz) vs exact W1 (biased up by about the noise floor)"
     else:
         title = "critic mean gap (not a W1 estimate under this loss) vs exact W1 vs noise floor"
     # tags are regular expressions to TensorBoard (searched, not matched): anchored, so that
     # w1/critic does not also draw w1/critic_scaled
     if probe:
-        title = title.replace("<= W1", "<= probe <= W1", 1) if critic_is_w1 else title + " vs probe"
+        title = "probe <= W1 <= exact W1 (biased up by about the noise floor); " + title.split(" vs exact W1")[0]
     charts = {title: ["Multiline", [f"^{BRACKET}$"]]}  # one line per sub-run: tb/critic, tb/exact, ...
     if critic_is_w1:
         charts["critic estimate / exact W1 (while exact >= 3x noise floor; 1 = the critic finds W1)"] = [
