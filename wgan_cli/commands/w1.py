@@ -186,9 +186,9 @@ def run(args: argparse.Namespace) -> dict:
             r = held_out_w1(x, y, args.steps, args.seed)
             entry = {"value": r["value"], "standard_error": r["se"], "empirical_lipschitz": r["lipschitz"],
                      "seconds": r["seconds"],
-                     "updates": r["updates"],
-                     "how": f"1-Lipschitz probe (orthonormal MLP) fitted on half of each sample ({r['updates']} of at "
-                     f"most {args.steps} steps, stopped early on a held-back fifth), read on the other half: "
+                     "updates": r["updates"], "stopped_at": r["ran"],
+                     "how": f"1-Lipschitz probe (orthonormal MLP) fitted on half of each sample (read after {r['updates']} "
+                     f"steps, its best on a held-back fifth, stopped at {r['ran']} of at most {args.steps}), read on the other half: "
                      f"+-{r['se']:.6f} (one standard error), an unbiased estimate of a lower bound on the population W1"}
         else:
             from wgan_cli.training.critic_fit import fit_critic

@@ -182,16 +182,19 @@ def held_out_w1(x: np.ndarray, y: np.ndarray, updates: int = 1000, seed: int = 0
     (fit_x, check_x, read_x), (fit_y, check_y, read_y) = parts
     probe = Probe(ProbeConfig(updates=updates), (x.shape[1],), torch.device("cpu"), seed)
     batch = min(probe.cfg.batch, len(fit_x), len(fit_y))
-    best, best_state, since, done = -math.inf, None, 0, 0
+    best, best_state, best_at, since, done = -math.inf, None, 0, 0, 0
     while done < updates and since < PATIENCE:
         probe.update(fit_x[torch.randint(len(fit_x), (batch,), generator=g)],
                      fit_y[torch.randint(len(fit_y), (batch,), generator=g)])
         done += 1
         if done % CHECK_EVERY == 0 or done == updates:
             gap = probe.gap(check_x, check_y)
-            best, best_state, since = (gap, copy.deepcopy(probe.net.state_dict()), 0) if gap > best else (best, best_state, since + 1)
+            if gap > best:
+                best, best_state, best_at, since = gap, copy.deepcopy(probe.net.state_dict()), done, 0
+            else:
+                since += 1
     probe.net.load_state_dict(best_state)
     reading = probe.read(read_x, read_y)
     return {"value": reading["w1/probe"] * scale, "se": reading["w1/probe_se"] * scale,
             "lipschitz": reading["lipschitz/probe"], "fit_points": (len(fit_x), len(fit_y)),
-            "updates": done, "seconds": time.perf_counter() - start}
+            "updates": best_at, "ran": done, "seconds": time.perf_counter() - start}
