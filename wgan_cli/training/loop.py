@@ -43,7 +43,7 @@ def fit(t: Trainer) -> dict[str, float]:
     if t.step >= cfg.steps:
         log.info("the run is complete (step %d of %d); nothing to train", t.step, cfg.steps)
         return t.evaluate()
-    start = t.started = time.perf_counter()
+    start = t.records.started = time.perf_counter()
     metrics: dict[str, float] = {}
     tracker = None
     if t.shard.is_main:  # under torchrun rank 0 alone logs, evaluates and checkpoints
@@ -70,8 +70,9 @@ def fit(t: Trainer) -> dict[str, float]:
              t.step, elapsed, fid, metrics["w1/exact"], metrics["w1/noise_floor"], critic_tag, metrics[critic_tag],
              ratio)
     if t.quality_bar is not None:
-        log.info("quality bar %s: %s", t.quality_bar, "not reached" if not t.quality else
-                 f"reached at step {t.quality['step']} ({t.quality['seconds']:.1f} s of training)")
+        reached = t.records.quality
+        log.info("quality bar %s: %s", t.quality_bar, "not reached" if not reached else
+                 f"reached at step {reached['step']} ({reached['seconds']:.1f} s of training)")
     log.info("dashboard: tensorboard --logdir %s, then open %s (the W1 charts, unsmoothed)",
              t.run_dir, W1_VIEW)
     return {**metrics, "time/seconds": elapsed}

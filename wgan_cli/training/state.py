@@ -35,11 +35,8 @@ def state_dict(t: Trainer) -> dict[str, Any]:
         "sched_d": t.sched_d.state_dict(),
         "rng": t.rng.get_state(),
         "fixed_noise": t.fixed_noise,
-        "best": t.best,
-        "quality": t.quality,
-        "history": {tag: [list(point) for point in points] for tag, points in t.history.items()},
+        **t.records.state_dict(),  # best, quality, history, seconds
         "probe": t.probe.state_dict() if t.probe is not None else None,
-        "seconds": t.elapsed(),
         "skipped": t.skipped,
         "rng_global": rng_state(),
         "hydra_record": t.hydra_record,
@@ -61,12 +58,9 @@ def load_state_dict(t: Trainer, state: dict[str, Any]) -> None:
     restore_rng(t.rng, state["rng"], t.device)
     t.fixed_noise = state["fixed_noise"].to(t.device)
     t.skipped = state.get("skipped", 0)
-    t.best = dict(state.get("best", {}))
-    t.quality = dict(state.get("quality", {}))
-    t.history = {tag: [(int(step), float(v)) for step, v in points] for tag, points in state.get("history", {}).items()}
+    t.records.load_state_dict(state)
     if t.probe is not None and state.get("probe") is not None:  # a probe turned on at resume starts afresh
         t.probe.load_state_dict(state["probe"])
-    t.seconds_before = float(state.get("seconds", 0.0))
     if "rng_global" in state:
         set_rng_state(state["rng_global"])
 

@@ -66,10 +66,10 @@ class Evaluate(Periodic):
         done = evaluate(t)
         log_evaluation(t, tracker, done)
         results.update(done.metrics)
-        t.best["w1/exact"] = min(results["w1/exact"], t.best.get("w1/exact", float("inf")))
+        t.records.keep_best("w1/exact", results["w1/exact"])
         tracker.progress.evaluated(t.step, {"exact": results["w1/exact"], "floor": results["w1/noise_floor"]})
         t.note_quality(results)
-        t.remember(results, (CRITIC_TAG[t.critic_is_w1], "w1/exact"))
+        t.records.remember(t.step, results, (CRITIC_TAG[t.critic_is_w1], "w1/exact"))
 
 
 class Fid(Periodic):
@@ -84,9 +84,8 @@ class Fid(Periodic):
         tracker.scalars(scores, t.step)
         results.update(scores)
         t.note_quality(results)
-        t.remember(scores, (t.fid.tag,))
-        if scores[t.fid.tag] < t.best.get(t.fid.tag, float("inf")):
-            t.best[t.fid.tag] = scores[t.fid.tag]
+        t.records.remember(t.step, scores, (t.fid.tag,))
+        if t.records.keep_best(t.fid.tag, scores[t.fid.tag]):
             save_checkpoint(t, best=True)
 
 
@@ -101,7 +100,7 @@ class MeasureWithProbe(Periodic):
             values["w1/critic_probe_ratio"] = results["w1/critic"] / values["w1/probe"]
         tracker.scalars(values, t.step)
         results.update(values)
-        t.remember(values, ("w1/probe",))
+        t.records.remember(t.step, values, ("w1/probe",))
 
 
 class Checkpoint(Periodic):

@@ -1,15 +1,14 @@
 """The run's components, built from the registries, and one generator step on the host's side.
 
 The pieces: ``step.py`` (the optimizer updates, capturable as a CUDA graph), ``evaluation.py``
-(W1 against ground truth), ``state.py`` (checkpoints and resume), ``tasks.py`` (what runs every
-so many steps) and ``loop.py`` (the loop).
+(W1 against ground truth), ``state.py`` (checkpoints and resume), ``records.py`` (what the run
+records as it trains), ``tasks.py`` (what runs every so many steps) and ``loop.py`` (the loop).
 """
 
 from __future__ import annotations
 
 import os
 import random
-import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from wgan_cli.rundir import RunDir
 from wgan_cli.training import evaluation, loop, quality, state
 from wgan_cli.training.components import Diverged, check_shardable, make_optimizer, make_scheduler, update_ema, value
 from wgan_cli.training.probe import Probe
+from wgan_cli.training.records import Records
 from wgan_cli.training.step import Step
 from wgan_cli.validation import validate
 
@@ -128,11 +128,8 @@ class Trainer:
             torch.backends.cudnn.benchmark = False
 
     def start_records(self) -> None:
-        """What the run records as it goes, empty at step 0 (a resume restores them)."""
-        self.best: dict[str, float] = {}  # the lowest w1/exact and FID over the evaluations so far
-        self.quality: dict[str, float] = {}  # step and training seconds at which the run met its bar
-        self.history: dict[str, list[tuple[int, float]]] = {}  # (step, value) of the critic and quality at each reading
-        self.seconds_before, self.started = 0.0, None  # training seconds of earlier attempts; this one's start
+        """What the run records as it goes, empty at step 0 (a resume restores the records)."""
+        self.records = Records()
         self.changed_on_resume: list[str] = []  # "key old -> new" for each key this resume changed
         self.floor: tuple[float, float] | None = None  # the noise floor at eval.n: mean and sd, computed once
 
@@ -151,21 +148,9 @@ class Trainer:
     def fid_tag(self) -> str | None:
         return self.fid.tag if self.fid is not None else None
 
-    def elapsed(self) -> float:
-        """Training seconds so far, earlier attempts of a resumed run included."""
-        return self.seconds_before + (time.perf_counter() - self.started if self.started is not None else 0.0)
-
     def note_quality(self, results: dict[str, float]) -> None:
         """Record the first evaluation that meets the quality bar."""
-        if not self.quality and quality.met(results, self.cfg, len(self.data.shape) == 1, self.fid_tag):
-            self.quality = {"step": self.step, "seconds": round(self.elapsed(), 3)}
-
-    def remember(self, values: dict[str, float], tags: tuple[str, ...]) -> None:
-        """Keep the critic's estimate and the quality references of this reading (for the summary's
-        ``critic_tracks_quality``; saved in the checkpoint)."""
-        for tag in tags:
-            if tag in values:
-                self.history.setdefault(tag, []).append((self.step, float(values[tag])))
+        self.records.note_quality(self.step, quality.met(results, self.cfg, len(self.data.shape) == 1, self.fid_tag))
 
     def why_no_graph(self) -> str | None:
         """Why the generator steps run eagerly, or None when they replay as a CUDA graph."""
