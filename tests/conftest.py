@@ -31,6 +31,22 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
     )
 
 
+@pytest.fixture
+def register():
+    """``register(registry, name, schema, obj)``: a test-only option (a task, a critic, ...) for
+    one test; taken back from the registry and Hydra's ConfigStore after it."""
+    added = []
+
+    def add(registry, name: str, schema: type, obj):  # noqa: ANN001, ANN202
+        registry.register(name, schema)(obj)
+        added.append((registry, name))
+        return obj
+
+    yield add
+    for registry, name in added:
+        registry.remove(name)
+
+
 def job_dir(sweep: Path, number: int) -> Path:
     """A sweep job's run dir: ``<number>_<the overrides the sweep varies>``."""
     (found,) = [p for p in sweep.iterdir() if p.name == str(number) or p.name.startswith(f"{number}_")]

@@ -123,7 +123,6 @@ class ReadsProbeConfig(TaskConfig):
     every: int = 3
 
 
-@TASKS.register("reads_probe", ReadsProbeConfig)
 class ReadsProbe(Task):
     """A plugin's metric built on the probe: what it saw of ``w1/probe``, by step."""
 
@@ -134,7 +133,8 @@ class ReadsProbe(Task):
         return {"probe/doubled": 2 * ctx.results["w1/probe"]}
 
 
-def test_a_plugin_task_reads_the_probe_of_its_step(tmp_path):
+def test_a_plugin_task_reads_the_probe_of_its_step(register, tmp_path):
+    register(TASKS, "reads_probe", ReadsProbeConfig, ReadsProbe)
     metrics = Trainer(compose_config(*RUN, *PROBE, "+tasks.reads_probe.every=3"), tmp_path).fit()
     assert sorted(ReadsProbe.seen) == [3, 6]
     assert ReadsProbe.seen[6] == metrics["w1/probe"]

@@ -89,7 +89,6 @@ class MeanFakeConfig(TaskConfig):
     n: int = 16
 
 
-@TASKS.register("mean_fake", MeanFakeConfig)
 class MeanFake(Task):
     """A metric as a plugin writes one: the mean of n generated points, on its own stream."""
 
@@ -104,7 +103,15 @@ class MeanFake(Task):
         return {"fake/mean": fake.mean().item()}
 
 
-def test_a_registered_task_runs_at_its_cadence_and_leaves_training_as_it_was(tmp_path):
+@pytest.fixture
+def mean_fake(register):
+    """The task above, registered for one test."""
+    MeanFake.runs.clear()
+    MeanFake.seen.clear()
+    return register(TASKS, "mean_fake", MeanFakeConfig, MeanFake)
+
+
+def test_a_registered_task_runs_at_its_cadence_and_leaves_training_as_it_was(mean_fake, tmp_path):
     run = [*FAST, "steps=5", "eval.every=0", "checkpoint.every=0"]
     plain = Trainer(compose_config(*run), tmp_path / "plain")
     plain.fit()
@@ -131,13 +138,22 @@ def test_a_task_sees_only_the_documented_context_and_its_stream_depends_on_the_s
                 task_seed(0, "mean_fake", 5)}) == 4
 
 
+def test_a_removed_task_is_gone_from_the_registry_and_the_config_store(register, tmp_path):
+    register(TASKS, "taken_back", MeanFakeConfig, MeanFake)
+    assert compose_config("+tasks.taken_back.every=3").tasks.taken_back.every == 3
+    TASKS.remove("taken_back")
+    assert "taken_back" not in TASKS.names()
+    with pytest.raises(ConfigError, match=r"^tasks.taken_back: no such task"):
+        Trainer(compose_config(*FAST, "+tasks.taken_back.every=3"), tmp_path)
+
+
 @pytest.mark.parametrize("override, message", [
     ("+tasks.mean_fak.every=2", "tasks.mean_fak: no such task; did you mean mean_fake?"),
     ("+tasks.mean_fake.evry=2", "tasks.mean_fake.evry: no such key; did you mean tasks.mean_fake.every?"),
     ("+tasks.mean_fake.every=-1", "tasks.mean_fake.every=-1: must be >= 0"),
     ("+tasks.mean_fake=3", "tasks.mean_fake=3: give the task's keys"),
 ])
-def test_a_bad_task_is_one_line(override, message, tmp_path):
+def test_a_bad_task_is_one_line(override, message, mean_fake, tmp_path):
     with pytest.raises(ConfigError) as caught:
         Trainer(compose_config(*FAST, override), tmp_path)
     assert str(caught.value).startswith(message) and "\n" not in str(caught.value)

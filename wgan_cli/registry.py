@@ -61,6 +61,12 @@ class Registry(Generic[T]):
 
         return decorator
 
+    def remove(self, name: str) -> None:
+        """Undo ``register`` and the schema it stored (a test takes back the options it added)."""
+        self._entries.pop(name, None)
+        if self._schemas.pop(name, None) is not None:
+            ConfigStore.instance().repo["schema"][self.group].pop(f"{name}.yaml", None)
+
     def config(self, name: str, **values: Any) -> Any:
         """The config node of option ``name``: its schema's defaults, ``values`` on top."""
         from omegaconf import OmegaConf
