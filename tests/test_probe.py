@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 import torch
 from conftest import FAST, compose_config
@@ -115,6 +116,20 @@ def test_on_a_finite_data_set_the_probe_reads_only_samples_its_fit_never_drew(tm
     assert not fitted & set(draws.held_idx.tolist())
     assert len(fitted) > 0.9 * (t.data.count() - len(held))  # the fit draws from all the rest
     assert torch.equal(RealDraws(t.data, 2000, seed=0).held_idx, draws.held_idx)  # the same split at every reading
+
+
+def test_a_folder_too_small_to_hold_out_a_quarter_trains_without_the_probe_and_says_so(tmp_path, caplog):
+    from PIL import Image
+
+    (tmp_path / "images").mkdir()
+    for i in range(5):  # a quarter of 5 is one image: no standard error to read
+        Image.new("RGB", (8, 8), (40 * i, 0, 0)).save(tmp_path / "images" / f"{i}.png")
+    t = Trainer(compose_config("data=image_folder", f"data.path={tmp_path / 'images'}", "data.size=8", "model=mlp",
+                               "model.width=32", "batch_size=8", "eval.n=16", "fid.every=0", "steps=2"), tmp_path / "run")
+    assert t.cfg.probe.every > 0 and t.probe is None  # on by default for images, off for this folder
+    assert "holds 5 samples; the probe reads on a quarter of them" in caplog.text
+    metrics = t.fit()
+    assert "w1/probe" not in metrics and all(np.isfinite(v) for v in metrics.values())
 
 
 @dataclass

@@ -7,6 +7,7 @@ records as it trains), ``tasks.py`` (what runs every so many steps) and ``loop.p
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import warnings
@@ -39,7 +40,9 @@ from wgan_cli.training.records import Records
 from wgan_cli.training.step import Step
 from wgan_cli.validation import validate
 
+log = logging.getLogger("wgan_cli")
 FIXED_SAMPLES = 64  # the fixed noise batch behind ``samples/fixed``
+PROBE_MIN_SAMPLES = 8  # a finite data set's probe reads on a quarter of it: at least 2 samples (a standard error)
 # the schedule counts generator steps, taken or skipped (train.on_nan=skip may skip the first update)
 warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before `optimizer.step\(\)`")
 
@@ -136,6 +139,11 @@ class Trainer:
     def make_probe(self) -> Probe | None:
         """The measuring critic of ``probe.every`` (rank 0 only), or None."""
         if not self.cfg.probe.every or not self.shard.is_main:
+            return None
+        if 0 < self.data.count() < PROBE_MIN_SAMPLES:
+            log.warning("probe.every=%d: off, as data=%s holds %d samples; the probe reads on a quarter of them, "
+                        "held out, and needs %d or more", self.cfg.probe.every, self.cfg.data.name, self.data.count(),
+                        PROBE_MIN_SAMPLES)
             return None
         return Probe(self.cfg.probe, self.data.shape, self.device, self.cfg.seed)
 
