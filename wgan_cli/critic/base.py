@@ -7,6 +7,8 @@ A strategy that needs none of these leaves the default.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import torch
 from torch import Tensor, nn
 
@@ -25,7 +27,7 @@ class LipschitzStrategy:
     def __init__(self, cfg: StrategyConfig) -> None:
         self.cfg = cfg
 
-    @property
+    @cached_property
     def has_network(self) -> bool:
         """False: no critic network; the generator descends ``generator_loss`` instead (declared
         on the config's dataclass, so that the command surface knows it without importing torch)."""

@@ -42,12 +42,11 @@ def probe_network(shape: tuple[int, ...], width: int, depth: int) -> nn.Sequenti
     if len(shape) == 1:
         return mlp(shape[0], width, depth, 1)
     layers: list[nn.Module] = []
-    channels, side = shape[0], min(shape[1:])
-    height, width_px = shape[1:]
+    channels, height, width_px = shape
     for _ in range(depth):
-        if side >= 2:
+        if min(height, width_px) >= 2:
             layers += [nn.Conv2d(channels, width, 4, 2, 1), nn.ReLU()]
-            side, height, width_px = side // 2, height // 2, width_px // 2
+            height, width_px = height // 2, width_px // 2
         else:
             layers += [nn.Conv2d(channels, width, 3, 1, 1), nn.ReLU()]
         channels = width
@@ -92,6 +91,7 @@ class Probe:
         self.fit_rng = torch.Generator(device).manual_seed(seed + SEED_OFFSET)
         self.held_out_rng = torch.Generator(device).manual_seed(seed + SEED_OFFSET + 1)
         self.flat = len(shape) == 1
+        self.draws: RealDraws | None = None  # the real side's split, made at the first reading
 
     def f(self, x: Tensor) -> Tensor:
         return self.net(x.flatten(1) if self.flat else x).squeeze(1)
@@ -99,7 +99,7 @@ class Probe:
     def measure(self, data: Any, sampler: nn.Module, noise: Callable[[int, torch.Generator], Tensor]) -> dict[str, float]:
         """Fit on fresh draws, then read on a held-out one (as many generated samples as real)."""
         cfg = self.cfg
-        draws = RealDraws(data, cfg.n, self.seed)
+        draws = self.draws = self.draws or RealDraws(data, cfg.n, self.seed)
         self.net.train()
         with eval_mode(sampler):
             for _ in range(cfg.updates):
