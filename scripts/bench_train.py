@@ -65,10 +65,10 @@ def needs_images(overrides: list[str]) -> bool:
 
 def reference_step(trainer: Trainer) -> None:
     """One generator step the tutorial way, on the trainer's own models and optimizers."""
-    cfg, G, D, B = trainer.cfg, trainer.G, trainer.D, trainer.cfg.batch_size
+    cfg, G, D, B = trainer.cfg, trainer.nets.G, trainer.nets.D, trainer.cfg.batch_size
     kind = cfg.critic.name
     for _ in range(cfg.n_critic):
-        real = trainer.data.sample(B, trainer.rng)
+        real = trainer.data.sample(B, trainer.state.rng)
         z = torch.randn(B, cfg.model.noise_dim, device=trainer.device)
         fake = G(z).detach()
         loss = D(fake).mean() - D(real).mean()
@@ -78,9 +78,9 @@ def reference_step(trainer: Trainer) -> None:
             out = D(xhat)
             (grad,) = torch.autograd.grad(out, xhat, grad_outputs=torch.ones_like(out), create_graph=True)
             loss = loss + cfg.critic.weight * ((grad.view(B, -1).norm(2, dim=1) - 1) ** 2).mean()
-        trainer.opt_d.zero_grad()
+        trainer.nets.opt_d.zero_grad()
         loss.backward()
-        trainer.opt_d.step()
+        trainer.nets.opt_d.step()
         if kind == "clip":
             for p in D.parameters():
                 p.data.clamp_(-cfg.critic.c, cfg.critic.c)
@@ -88,9 +88,9 @@ def reference_step(trainer: Trainer) -> None:
         p.requires_grad = False
     z = torch.randn(cfg.batch_size_g or B, cfg.model.noise_dim, device=trainer.device)
     loss_g = -D(G(z)).mean()
-    trainer.opt_g.zero_grad()
+    trainer.nets.opt_g.zero_grad()
     loss_g.backward()
-    trainer.opt_g.step()
+    trainer.nets.opt_g.step()
     for p in D.parameters():
         p.requires_grad = True
 
@@ -157,7 +157,7 @@ def bench(name: str, overrides: list[str], device: str, rounds: int, seconds: fl
     with tempfile.TemporaryDirectory() as run_dir:
         ours = Trainer(cfg, Path(run_dir))
         ref = Trainer(compose_config([*common, "train.cuda_graph=false"]), Path(run_dir))  # same seed: same init
-        plain_activations(ref.D)  # the tutorial's critic has PyTorch's own activations
+        plain_activations(ref.nets.D)  # the tutorial's critic has PyTorch's own activations
         dev = ours.device
         flops = count_flops(ours.train_step)  # an eager step (a CUDA graph's replay dispatches no ops)
         ref_flops = count_flops(lambda: reference_step(ref))

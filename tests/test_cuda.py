@@ -108,7 +108,7 @@ def test_a_graphed_step_takes_the_eager_steps(name, tmp_path, deterministic_rest
     graphed = cuda_trainer(tmp_path / "graph", *overrides, "train.cuda_graph=true")
     eager = cuda_trainer(tmp_path / "eager", *overrides, "train.cuda_graph=false")
     assert graphed.graph_off is None and eager.graph_off.startswith("train.cuda_graph=false")
-    for opt in (eager.opt_g, eager.opt_d):
+    for opt in (eager.nets.opt_g, eager.nets.opt_d):
         lr_on_device(opt)
     for step in range(8):
         a, b = graphed.train_step(), eager.train_step()
@@ -116,16 +116,16 @@ def test_a_graphed_step_takes_the_eager_steps(name, tmp_path, deterministic_rest
             torch.testing.assert_close(a[tag], b[tag], rtol=1e-5, atol=1e-7,
                                        msg=lambda m, tag=tag, step=step: f"{tag} at step {step + 1}: {m}")
     assert graphed.run_updates.graph is not None
-    assert torch.equal(graphed.rng.get_state(), eager.rng.get_state())
-    assert float(graphed.opt_d.param_groups[0]["lr"]) == pytest.approx(float(eager.opt_d.param_groups[0]["lr"]), rel=1e-6)
-    assert float(eager.opt_d.param_groups[0]["lr"]) < eager.cfg.optim.lr_d  # the decay moved it
+    assert torch.equal(graphed.state.rng.get_state(), eager.state.rng.get_state())
+    assert float(graphed.nets.opt_d.param_groups[0]["lr"]) == pytest.approx(float(eager.nets.opt_d.param_groups[0]["lr"]), rel=1e-6)
+    assert float(eager.nets.opt_d.param_groups[0]["lr"]) < eager.cfg.optim.lr_d  # the decay moved it
     mine, theirs = graphed.state_dict(), eager.state_dict()
     for part in ("generator", "critic"):
         for key, value in theirs[part].items():
             torch.testing.assert_close(mine[part][key], value, rtol=1e-5, atol=1e-7,
                                        msg=lambda m, key=f"{part}.{key}": f"{key}: {m}")
-    if eager.ema is not None:
-        for x, y in zip(graphed.ema.parameters(), eager.ema.parameters(), strict=True):
+    if eager.nets.ema is not None:
+        for x, y in zip(graphed.nets.ema.parameters(), eager.nets.ema.parameters(), strict=True):
             torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-7)
     assert graphed.watch.index == eager.watch.index and len(eager.watch.index) > 0
     assert graphed.watch.first_bad() is None and eager.watch.first_bad() is None

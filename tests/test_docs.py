@@ -60,7 +60,8 @@ def test_the_extending_pages_code_references_resolve():
     assert len(named) >= 60
     missing = [n for n in named if not any(f == n or f.endswith("/" + n) for f in files)]
     assert not missing, f"docs/extending.md names files that do not exist: {missing}"
-    classes = {"AdversarialLoss", "GradientPenalty", "ImageSource", "TaskContext", "Task", "DivConfig"}
+    classes = {"AdversarialLoss", "GradientPenalty", "ImageSource", "TaskContext", "Task", "DivConfig", "Networks",
+               "RunState", "Records"}
     assert classes <= set(re.findall(r"`(\w+)`", page))
     defined = "\n".join((ROOT / f).read_text() for f in files if f.endswith(".py"))
     assert all(re.search(rf"^class {name}\b", defined, re.M) for name in classes)

@@ -217,10 +217,10 @@ def test_a_run_on_a_streamed_folder_trains_and_evaluates(tmp_path):
                          "eval.n=16", "checkpoint.every=0")
     trainer = Trainer(cfg, tmp_path / "run")
     assert trainer.data.streaming and trainer.graph_off in ("not on CUDA", "the data streams from the host")
-    before = [p.clone() for p in trainer.D.parameters()]
+    before = [p.clone() for p in trainer.nets.D.parameters()]
     metrics = trainer.fit()
-    assert trainer.step == 4 and all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
-    assert metrics["w1/exact"] > 0 and any(not torch.equal(a, b) for a, b in zip(before, trainer.D.parameters()))
+    assert trainer.state.step == 4 and all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
+    assert metrics["w1/exact"] > 0 and any(not torch.equal(a, b) for a, b in zip(before, trainer.nets.D.parameters()))
 
 
 def test_image_folder_errors(tmp_path):

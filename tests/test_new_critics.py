@@ -32,15 +32,15 @@ def test_the_orthonormal_critic_stays_1_lipschitz_after_training_with_a_large_le
     trainer = Trainer(cfg, tmp_path)
     for _ in range(30):
         trainer.train_step()
-    trainer.D.train()  # the weights the next update would use (eval mode reuses the last ones)
+    trainer.nets.D.train()  # the weights the next update would use (eval mode reuses the last ones)
     points = torch.cat([trainer.data.sample(512, torch.Generator().manual_seed(0)), 3 * torch.randn(512, 2)])
     with torch.no_grad():
-        trainer.D(points[:2])  # orthonormalize the current weights
-    trainer.D.eval()
-    lipschitz = empirical_lipschitz(trainer.D, points, points)
+        trainer.nets.D(points[:2])  # orthonormalize the current weights
+    trainer.nets.D.eval()
+    lipschitz = empirical_lipschitz(trainer.nets.D, points, points)
     assert 0.3 < lipschitz <= 1.0 + 1e-3  # a bound by construction; the learned f uses much of it
     x = points.clone().requires_grad_(True)
-    (grad,) = torch.autograd.grad(trainer.D(x).sum(), x)
+    (grad,) = torch.autograd.grad(trainer.nets.D(x).sum(), x)
     assert grad.norm(dim=1).max() <= 1.0 + 1e-3
 
 
@@ -51,7 +51,7 @@ def test_the_orthonormal_critic_builds_on_cnn32_and_refuses_resnet32(tmp_path):
     trainer.train_step()
     import deel.torchlip as lip
 
-    kinds = {kind for m in trainer.D.modules()
+    kinds = {kind for m in trainer.nets.D.modules()
              for kind in (lip.SpectralConv2d, lip.SpectralLinear, lip.GroupSort2, torch.nn.LeakyReLU)
              if isinstance(m, kind)}
     assert kinds == {lip.SpectralConv2d, lip.SpectralLinear, lip.GroupSort2}
@@ -75,7 +75,7 @@ def test_the_new_critics_checkpoint_and_resume_exactly(tmp_path, critic):
     Trainer(compose_config(*run, "steps=10"), tmp_path / "straight").fit()
     Trainer(compose_config(*run, "steps=5"), tmp_path / "split").fit()
     resumed = Trainer(compose_config(*run, "steps=10"), tmp_path / "split")
-    assert resumed.step == 5
+    assert resumed.state.step == 5
     resumed.fit()
     a, b = (torch.load(tmp_path / d / "checkpoints" / "last.pt", weights_only=True) for d in ("straight", "split"))
     ta, tb = dict(tensors_of(a)), dict(tensors_of(b))
@@ -103,9 +103,9 @@ def test_the_sinkhorn_gradient_moves_generated_points_toward_the_data():
 def test_a_sinkhorn_run_logs_the_divergence_as_its_estimate_and_trains_no_critic(tmp_path):
     cfg = compose_config("critic=sinkhorn", *FAST, "steps=20", "eval.every=10")
     trainer = Trainer(cfg, tmp_path)
-    critic_before = {k: v.clone() for k, v in trainer.D.state_dict().items()}
+    critic_before = {k: v.clone() for k, v in trainer.nets.D.state_dict().items()}
     trainer.fit()
-    assert all(torch.equal(v, trainer.D.state_dict()[k]) for k, v in critic_before.items())
+    assert all(torch.equal(v, trainer.nets.D.state_dict()[k]) for k, v in critic_before.items())
     logged = scalars(tmp_path)
     assert "w1/critic" in logged and "w1/exact" in logged
     assert not any(tag.startswith("lipschitz/") for tag in logged) and "loss/critic" not in logged

@@ -122,8 +122,8 @@ def test_penalty_critics_train_to_the_same_bits_with_fewer_flops(overrides, tmp_
     with monkeypatch.context() as m:
         m.setattr(GradientPenalty, "prepare", lambda self, critic: critic)
         plain = Trainer(cfg, tmp_path / "plain")
-    assert any(isinstance(mod, PiecewiseLinear) for mod in swapped.D.modules())
-    assert not any(isinstance(mod, PiecewiseLinear) for mod in plain.D.modules())
+    assert any(isinstance(mod, PiecewiseLinear) for mod in swapped.nets.D.modules())
+    assert not any(isinstance(mod, PiecewiseLinear) for mod in plain.nets.D.modules())
     flops = {name: count_flops(t.train_step) for name, t in (("plain", plain), ("swapped", swapped))}
     assert flops["swapped"] < flops["plain"]
     for _ in range(3):

@@ -20,7 +20,7 @@ RUN = [*FAST, "steps=6", "eval.every=3", "checkpoint.every=3", "optim.decay=none
 
 
 def weights(t: Trainer) -> list[torch.Tensor]:
-    return [p.detach().clone() for p in (*t.G.parameters(), *t.D.parameters())]
+    return [p.detach().clone() for p in (*t.nets.G.parameters(), *t.nets.D.parameters())]
 
 
 def test_training_is_bitwise_the_same_with_the_probe_on_or_off(tmp_path):
@@ -29,7 +29,7 @@ def test_training_is_bitwise_the_same_with_the_probe_on_or_off(tmp_path):
     on = Trainer(compose_config(*RUN, *PROBE), tmp_path / "on")
     metrics = on.fit()
     assert all(torch.equal(a, b) for a, b in zip(weights(off), weights(on)))
-    assert torch.equal(off.rng.get_state(), on.rng.get_state())
+    assert torch.equal(off.state.rng.get_state(), on.state.rng.get_state())
     assert "w1/probe" in metrics and "w1/probe" not in off.fit()
     assert metrics["lipschitz/probe"] <= 1 + 1e-3  # 1-Lipschitz by construction, after fitting
     assert metrics["w1/probe_se"] > 0
@@ -40,7 +40,7 @@ def test_a_resumed_run_with_the_probe_is_bitwise_the_uninterrupted_one(tmp_path)
     straight.fit()
     Trainer(compose_config(*[a for a in RUN if a != "steps=6"], "steps=3", *PROBE), tmp_path / "cut").fit()
     resumed = Trainer(compose_config(*RUN, *PROBE), tmp_path / "cut")
-    assert resumed.step == 3
+    assert resumed.state.step == 3
     resumed.fit()
     assert all(torch.equal(a, b) for a, b in zip(weights(straight), weights(resumed)))
     for a, b in zip(straight.probe.net.parameters(), resumed.probe.net.parameters()):

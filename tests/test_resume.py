@@ -171,16 +171,16 @@ def test_a_resume_takes_new_learning_rates_betas_and_steps_and_lists_the_changes
     Trainer(compose_config(*base, "steps=4"), tmp_path).fit()
     resumed = Trainer(compose_config(*base, "steps=10", "optim.lr_d=5e-4", "optim.lr_g=2e-4", "optim.betas=[0.0,0.99]",
                                      "n_critic=2", "log_every=2"), tmp_path)
-    assert resumed.step == 4
+    assert resumed.state.step == 4
     factor = 1 - 4 / 10  # linear decay, at step 4 of the new 10
-    (group_d,), (group_g,) = resumed.opt_d.param_groups, resumed.opt_g.param_groups
+    (group_d,), (group_g,) = resumed.nets.opt_d.param_groups, resumed.nets.opt_g.param_groups
     assert float(group_d["lr"]) == pytest.approx(5e-4 * factor) and float(group_g["lr"]) == pytest.approx(2e-4 * factor)
-    assert group_d["betas"] == (0.0, 0.99) and resumed.sched_d.base_lrs == [5e-4]
+    assert group_d["betas"] == (0.0, 0.99) and resumed.nets.sched_d.base_lrs == [5e-4]
     assert resumed.changed_on_resume == ["log_every 1 -> 2", "n_critic 5 -> 2", "optim.betas [0.5, 0.9] -> [0.0, 0.99]",
                                          "optim.lr_d 0.0001 -> 0.0005", "optim.lr_g 0.0001 -> 0.0002", "steps 4 -> 10"]
     assert "changed on resume: optim.lr_d 0.0001 -> 0.0005" in caplog.text
     resumed.fit()
-    assert float(resumed.opt_d.param_groups[0]["lr"]) == pytest.approx(0.0)  # decayed to zero at the new end
+    assert float(resumed.nets.opt_d.param_groups[0]["lr"]) == pytest.approx(0.0)  # decayed to zero at the new end
 
 
 @pytest.mark.parametrize("override, key", [("seed=1", "seed 0 -> 1"), ("loss=hinge", "loss.name wasserstein -> hinge"),
@@ -228,7 +228,7 @@ def test_a_checkpoint_moves_between_cpu_and_cuda_with_the_random_stream_reseeded
     for attempt in ("a", "b"):
         resumed = Trainer(compose_config(*RUN, "steps=15", "eval.every=0", f"resume={tmp_path / 'from_cuda.pt'}"),
                           tmp_path / attempt)
-        assert resumed.step == 10 and resumed.rng.get_state().numel() == 5056
+        assert resumed.state.step == 10 and resumed.state.rng.get_state().numel() == 5056
         resumed.fit()
         finals.append(torch.load(tmp_path / attempt / "checkpoints" / "last.pt", weights_only=True))
     assert "reseeded for cpu" in caplog.text
@@ -237,7 +237,7 @@ def test_a_checkpoint_moves_between_cpu_and_cuda_with_the_random_stream_reseeded
         assert torch.equal(value, finals[1]["generator"][key]), key
     straight = Trainer(compose_config(*RUN, "steps=15", "eval.every=0", f"resume={tmp_path / 'gpu'}"), tmp_path / "c")
     straight.fit()
-    assert not torch.equal(straight.rng.get_state(), finals[0]["rng"])  # another stream than the unchanged one
+    assert not torch.equal(straight.state.rng.get_state(), finals[0]["rng"])  # another stream than the unchanged one
 
 
 @pytest.mark.slow
@@ -305,7 +305,7 @@ def test_a_nan_is_found_at_the_next_log_step_and_named_where_it_began(tmp_path):
     with pytest.raises(Diverged, match=r"^step 2: loss/generator=nan; .* no checkpoint was written yet"):
         trainer.fit()
     assert len(calls) == 5 and not (tmp_path / "checkpoints").exists()  # found at log step 5
-    assert trainer.step == 1  # the last good step, which the run's summary reports
+    assert trainer.state.step == 1  # the last good step, which the run's summary reports
 
 
 def test_on_nan_skip_drops_the_update_and_goes_on(tmp_path):
@@ -313,8 +313,8 @@ def test_on_nan_skip_drops_the_update_and_goes_on(tmp_path):
     trainer = Trainer(cfg, tmp_path)
     poison_generator_loss(trainer, at_call=2, factor=float("inf"))
     trainer.fit()
-    assert trainer.skipped == 1 and trainer.step == 6
-    assert all(torch.isfinite(p).all() for p in trainer.G.parameters())
+    assert trainer.state.skipped == 1 and trainer.state.step == 6
+    assert all(torch.isfinite(p).all() for p in trainer.nets.G.parameters())
     assert scalars(tmp_path)["train/skipped_updates"][-1] == (6, 1.0)
 
 
@@ -647,7 +647,7 @@ def test_the_final_checkpoint_is_on_disk_before_the_final_evaluation(tmp_path, m
     seen, evaluate = [], Evaluate.run
 
     def spy(self, t, tracker, stats, results):  # noqa: ANN001, ANN202
-        if t.step == t.cfg.steps:
+        if t.state.step == t.cfg.steps:
             last = RunDir(tmp_path).last
             seen.append(torch.load(last, weights_only=True)["step"] if last.exists() else None)
         evaluate(self, t, tracker, stats, results)

@@ -34,10 +34,10 @@ def test_clip_step_keeps_every_critic_weight_within_c(tmp_path):
     cfg = compose_config("critic=clip", "critic.c=0.05", "optim.lr_d=0.5", "optim.lr_g=0.5", "steps=1", *FAST)
     trainer = Trainer(cfg, tmp_path)
     with torch.no_grad():
-        for p in trainer.D.parameters():
+        for p in trainer.nets.D.parameters():
             p.normal_(0, 1)  # far outside [-c, c]
     trainer.train_step()
-    params = torch.cat([p.detach().flatten() for p in trainer.D.parameters()])
+    params = torch.cat([p.detach().flatten() for p in trainer.nets.D.parameters()])
     assert params.abs().max() <= 0.05 + 1e-7
     # a large learning rate pushes many weights onto the boundary (the WGAN-GP paper's Fig. 1b)
     assert (params.abs() > 0.05 - 1e-6).float().mean() > 0.5

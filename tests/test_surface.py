@@ -133,12 +133,12 @@ def test_histograms_show_the_weights_the_critic_uses(tmp_path):
     from wgan_cli.training.evaluation import effective_weights
 
     trainer = Trainer(compose_config("critic=sn", "steps=1", "eval.every=0"), tmp_path)
-    trainer.D.eval()
-    found = dict(effective_weights(trainer.D))
+    trainer.nets.D.eval()
+    found = dict(effective_weights(trainer.nets.D))
     assert "net.0.weight" in found and not any("parametrizations" in name for name in found)
     sigma = torch.linalg.matrix_norm(found["net.0.weight"], ord=2)
     assert sigma == pytest.approx(1.0, abs=0.15)  # W / sigma(W), one power iteration's estimate
-    raw = trainer.D.net[0].parametrizations.weight.original
+    raw = trainer.nets.D.net[0].parametrizations.weight.original
     assert torch.linalg.matrix_norm(raw, ord=2) > 1.5 * sigma
 
 

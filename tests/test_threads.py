@@ -93,7 +93,7 @@ def test_thread_count_changes_the_bits_so_a_run_keeps_one(tmp_path):
         t = Trainer(compose_config("resume=never", f"train.threads={n}"), tmp_path / str(n))
         for _ in range(30):
             t.train_step()
-        weights.append(torch.cat([p.detach().flatten() for p in t.G.parameters()]))
+        weights.append(torch.cat([p.detach().flatten() for p in t.nets.G.parameters()]))
     assert not torch.equal(*weights)
 
 
@@ -140,11 +140,11 @@ def test_time_to_quality_is_the_first_evaluation_under_twice_the_floor(tmp_path)
     floor = dict(logged["w1/noise_floor"])
     first = next((step for step, exact in logged["w1/exact"] if exact <= 2 * floor[step]), None)
     assert first is not None and first < 400
-    assert t.records.quality["step"] == first
-    assert 0 < t.records.quality["seconds"] <= t.records.elapsed()
+    assert t.state.records.quality["step"] == first
+    assert 0 < t.state.records.quality["seconds"] <= t.state.records.elapsed()
     assert t.quality_bar == "w1/exact <= 2 x w1/noise_floor"
     saved = t.state_dict()
-    assert saved["quality"] == t.records.quality and saved["seconds"] >= t.records.quality["seconds"]
+    assert saved["quality"] == t.state.records.quality and saved["seconds"] >= t.state.records.quality["seconds"]
 
 
 def test_time_to_quality_survives_a_resume_and_reaches_the_summary(tmp_path):

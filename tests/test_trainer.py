@@ -24,16 +24,16 @@ def test_ema_generator_averages_from_start_and_is_the_sampler(tmp_path):
     trainer = Trainer(cfg, tmp_path)
     expected = None
     for step in range(5):
-        assert (trainer.sampler is trainer.G) == (step <= 2)
+        assert (trainer.sampler is trainer.nets.G) == (step <= 2)
         trainer.train_step()
-        assert trainer.step == step + 1  # the step counts itself
+        assert trainer.state.step == step + 1  # the step counts itself
         if step == 2:
-            expected = flat(trainer.G)  # the first update copies
+            expected = flat(trainer.nets.G)  # the first update copies
         elif step > 2:
-            expected = 0.5 * expected + 0.5 * flat(trainer.G)
-    assert trainer.sampler is trainer.ema.module
-    assert torch.allclose(flat(trainer.ema.module), expected, atol=1e-6)
-    assert not torch.allclose(flat(trainer.ema.module), flat(trainer.G))
+            expected = 0.5 * expected + 0.5 * flat(trainer.nets.G)
+    assert trainer.sampler is trainer.nets.ema.module
+    assert torch.allclose(flat(trainer.nets.ema.module), expected, atol=1e-6)
+    assert not torch.allclose(flat(trainer.nets.ema.module), flat(trainer.nets.G))
 
 
 def test_linear_decay_reaches_zero_at_the_last_step(tmp_path):
@@ -41,10 +41,10 @@ def test_linear_decay_reaches_zero_at_the_last_step(tmp_path):
     trainer = Trainer(cfg, tmp_path)
     lrs = []
     for _ in range(4):
-        lrs.append(trainer.opt_g.param_groups[0]["lr"])
+        lrs.append(trainer.nets.opt_g.param_groups[0]["lr"])
         trainer.train_step()
     assert lrs == pytest.approx([1e-3, 0.75e-3, 0.5e-3, 0.25e-3])
-    assert trainer.opt_g.param_groups[0]["lr"] == 0 and trainer.opt_d.param_groups[0]["lr"] == 0
+    assert trainer.nets.opt_g.param_groups[0]["lr"] == 0 and trainer.nets.opt_d.param_groups[0]["lr"] == 0
 
 
 def test_state_dict_round_trip_through_a_file_continues_identically(tmp_path):
@@ -58,8 +58,8 @@ def test_state_dict_round_trip_through_a_file_continues_identically(tmp_path):
     for t in (a, b):
         t.train_step()
     for name in ("G", "D"):
-        assert torch.equal(flat(getattr(a, name)), flat(getattr(b, name))), name
-    assert torch.equal(flat(a.ema.module), flat(b.ema.module))
+        assert torch.equal(flat(getattr(a.nets, name)), flat(getattr(b.nets, name))), name
+    assert torch.equal(flat(a.nets.ema.module), flat(b.nets.ema.module))
 
 
 @pytest.mark.parametrize("model, batches", [("mlp", [5 * 8, 8]), ("cnn32", [8] * 5 + [8])])
@@ -72,11 +72,11 @@ def test_the_critic_steps_fakes_come_from_one_forward_unless_batch_norm_would_sp
                          "eval.every=0")
     trainer = Trainer(cfg, tmp_path)
     seen: list[int] = []
-    trainer.G.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape[0]))
+    trainer.nets.G.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape[0]))
     trainer.train_step()
     assert seen == batches
     if model == "cnn32":
-        assert int(trainer.G.net[0].num_batches_tracked) == 6
+        assert int(trainer.nets.G.net[0].num_batches_tracked) == 6
 
 
 # -- periodic tasks from other packages (tasks.<name>) ---------------------------------------------
@@ -122,7 +122,7 @@ def test_a_registered_task_runs_at_its_cadence_and_leaves_training_as_it_was(mea
     assert metrics["fake/mean"] == pytest.approx(scalars(tmp_path / "task")["fake/mean"][-1][1], rel=1e-6)
     assert [step for step, _ in scalars(tmp_path / "task")["fake/mean"]] == [2, 4, 5]
     assert "w1/exact" not in MeanFake.seen[2] and "w1/exact" in MeanFake.seen[5]  # the evaluation ran at 5 only
-    for a, b in zip([*plain.G.parameters(), *plain.D.parameters()], [*with_task.G.parameters(), *with_task.D.parameters()]):
+    for a, b in zip([*plain.nets.G.parameters(), *plain.nets.D.parameters()], [*with_task.nets.G.parameters(), *with_task.nets.D.parameters()]):
         assert torch.equal(a, b)  # its own random stream, no gradients: training is untouched
 
 
@@ -171,6 +171,6 @@ def test_the_noise_floor_is_the_mean_over_eight_pairs_of_real_draws_on_its_own_s
     g = torch.Generator().manual_seed(3 * 1_000_003 + FLOOR_STREAM)
     draws = [exact_w1(t.data.sample(200, g), t.data.sample(200, g)) for _ in range(FLOOR_DRAWS)]
     assert noise_floor(t) == (pytest.approx(statistics.fmean(draws)), pytest.approx(statistics.stdev(draws)))
-    before = t.rng.get_state()
+    before = t.state.rng.get_state()
     assert t.evaluate()["w1/noise_floor"] == t.evaluate()["w1/noise_floor"] == noise_floor(t)[0]
-    assert torch.equal(t.rng.get_state(), before)  # training's stream untouched
+    assert torch.equal(t.state.rng.get_state(), before)  # training's stream untouched

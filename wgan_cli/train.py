@@ -140,8 +140,8 @@ def failed(job: Job, caught: BaseException) -> bool:
         remove_refused_run_dir(job.run_dir)  # nothing ran: no empty run dir is left to confuse a dashboard
     elif job.main_rank and (trainer is not None or read_summary(job.run_dir) is None):  # never another run's record
         write_summary(job.run_dir, **job.record, status=status, reason=one_line(ex),
-                      steps=trainer.step if trainer else 0, wall_seconds=time.time() - job.start,
-                      final={}, best=trainer.records.best if trainer else {},
+                      steps=trainer.state.step if trainer else 0, wall_seconds=time.time() - job.start,
+                      final={}, best=trainer.state.records.best if trainer else {},
                       time_to_quality=time_to_quality(trainer) if trainer else None)
     if full_errors_wanted():
         return False
@@ -164,7 +164,7 @@ def finished(job: Job, metrics: dict[str, float]) -> float:
     bad = [f"{k}={v}" for k, v in metrics.items() if k.startswith(("w1/", "fid/")) and not math.isfinite(v)]
     reason = f"the final evaluation is not finite: {', '.join(bad)}; last.pt holds the run" if bad else ""
     write_summary(job.run_dir, **job.record, status="diverged" if bad else "completed", reason=reason,
-                  steps=trainer.step, wall_seconds=time.time() - job.start, final=metrics, best=trainer.records.best,
+                  steps=trainer.state.step, wall_seconds=time.time() - job.start, final=metrics, best=trainer.state.records.best,
                   time_to_quality=time_to_quality(trainer), critic_tracks_quality=critic_tracks_quality(trainer),
                   changed_on_resume=trainer.changed_on_resume)
     if bad:
@@ -178,14 +178,14 @@ def finished(job: Job, metrics: dict[str, float]) -> float:
 def time_to_quality(trainer) -> dict:  # noqa: ANN001 - a Trainer (torch is loaded by then)
     from wgan_cli.training.quality import summary
 
-    return summary(trainer.quality_bar, trainer.records.quality)
+    return summary(trainer.quality_bar, trainer.state.records.quality)
 
 
 def critic_tracks_quality(trainer) -> dict:  # noqa: ANN001 - a Trainer
     from wgan_cli.training.evaluation import CRITIC_TAG
     from wgan_cli.training.quality import tracking
 
-    return tracking(trainer.records.history, CRITIC_TAG[trainer.critic_is_w1])
+    return tracking(trainer.state.records.history, CRITIC_TAG[trainer.critic_is_w1])
 
 
 RECORD_ONLY = {".hydra", "train.log", ".lock"}  # what Hydra and the lock put in a run dir before a run starts

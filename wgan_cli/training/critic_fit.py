@@ -46,6 +46,7 @@ def fit_critic(x: np.ndarray, y: np.ndarray, critic: str = "gp", steps: int = 10
     from wgan_cli.model import MODELS
     from wgan_cli.schema import compose_config
     from wgan_cli.training.components import make_optimizer, make_scheduler
+    from wgan_cli.training.run_state import RunState
     from wgan_cli.training.step import Step
 
     cfg = compose_config([f"critic={critic}", "model=mlp", "loss=wasserstein", f"seed={seed}", *overrides])
@@ -62,7 +63,7 @@ def fit_critic(x: np.ndarray, y: np.ndarray, critic: str = "gp", steps: int = 10
     schedule = make_scheduler(cfg.optim, opt_d, steps)
     rng = torch.Generator().manual_seed(seed)
     update = Step(cfg, None, strategy, loss, {"G": None, "D": D, "G_train": None, "D_train": D}, (None, opt_d),
-                  rng, WHOLE, device, skip_nan=False, step_number=lambda: 0)
+                  RunState(rng, fixed_noise=torch.empty(0)), WHOLE, device, skip_nan=False)
     scale = float(np.concatenate([x, y]).std()) or 1.0
     xs, ys = (torch.tensor(v / scale, dtype=torch.float32) for v in (x, y))
     batch = min(cfg.batch_size, len(xs), len(ys))

@@ -86,8 +86,8 @@ class Evaluated(NamedTuple):
 def evaluate(t: Trainer) -> Evaluated:
     """The metrics above at the trainer's current step; logging them is the caller's."""
     n = t.cfg.eval.n
-    g = torch.Generator(t.device).manual_seed(t.cfg.seed * 1_000_003 + t.step)
-    G, D = t.sampler, t.D
+    g = torch.Generator(t.device).manual_seed(t.cfg.seed * 1_000_003 + t.state.step)
+    G, D = t.sampler, t.nets.D
     with eval_mode(G, D):
         with torch.no_grad():
             real = t.data.sample(n, g)
@@ -103,7 +103,7 @@ def evaluate(t: Trainer) -> Evaluated:
             "w1/exact": exact_w1(real, fake) if finite else float("inf"),
             "w1/noise_floor": floor,
             "w1/noise_floor_sd": floor_sd,
-            "w1/sliced": sliced_w1(real, fake, t.cfg.eval.projections, seed=t.step) if finite else float("inf"),
+            "w1/sliced": sliced_w1(real, fake, t.cfg.eval.projections, seed=t.state.step) if finite else float("inf"),
         }
         if len(t.data.shape) == 1 and finite and n > K_DC:  # points: fidelity and diversity apart, no network
             metrics.update(prdc(real, fake).as_dict("prdc/"))
@@ -124,20 +124,20 @@ def log_evaluation(t: Trainer, tracker: Tracker, done: Evaluated) -> None:
     """The scalars, the critic's weight histograms, and the critic's field or the sample grid,
     with the networks in eval mode as they were measured."""
     metrics = done.metrics
-    tracker.scalars(metrics, t.step)
+    tracker.scalars(metrics, t.state.step)
     if not t.strategy.has_network:
         return
-    with eval_mode(t.sampler, t.D):  # in training mode, reading a spectrally normalized weight moves its power iteration
-        for name, weights in effective_weights(t.D):
-            tracker.histogram(f"weights/critic/{name}", weights, t.step)
+    with eval_mode(t.sampler, t.nets.D):  # in training mode, reading a spectrally normalized weight moves its power iteration
+        for name, weights in effective_weights(t.nets.D):
+            tracker.histogram(f"weights/critic/{name}", weights, t.state.step)
         if t.data.shape == (2,):
             critic_value = metrics[CRITIC_TAG[t.critic_is_w1]]
-            title = f"step {t.step}: W1 exact {metrics['w1/exact']:.3f}, critic {critic_value:.3f}"
-            tracker.figure("w1/critic_field", critic_field(t.D, done.real, done.fake, title), t.step)
+            title = f"step {t.state.step}: W1 exact {metrics['w1/exact']:.3f}, critic {critic_value:.3f}"
+            tracker.figure("w1/critic_field", critic_field(t.nets.D, done.real, done.fake, title), t.state.step)
         elif len(t.data.shape) == 3:
             with torch.no_grad():
-                grid = sample_grid(t.sampler(t.fixed_noise))
-            tracker.image("samples/fixed", grid, t.step)
+                grid = sample_grid(t.sampler(t.state.fixed_noise))
+            tracker.image("samples/fixed", grid, t.state.step)
 
 
 def effective_weights(D: nn.Module) -> list[tuple[str, Tensor]]:

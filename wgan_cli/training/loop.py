@@ -40,17 +40,17 @@ def fit(t: Trainer) -> dict[str, float]:
     if t.device.type == "cuda":
         log.info("CUDA graph: %s", "on (each generator step replays as one graph after %d eager steps)"
                  % WARMUP if t.graph_off is None else f"off: {t.graph_off}")
-    if t.step >= cfg.steps:
-        log.info("the run is complete (step %d of %d); nothing to train", t.step, cfg.steps)
+    if t.state.step >= cfg.steps:
+        log.info("the run is complete (step %d of %d); nothing to train", t.state.step, cfg.steps)
         return t.evaluate()
-    start = t.records.started = time.perf_counter()
+    start = t.state.records.started = time.perf_counter()
     metrics: dict[str, float] = {}
     tracker = None
     if t.shard.is_main:  # under torchrun rank 0 alone logs, evaluates and checkpoints
-        tracker = Tracker(t.run_dir, cfg.steps, t.step, critic_is_w1=t.critic_is_w1,
+        tracker = Tracker(t.run_dir, cfg.steps, t.state.step, critic_is_w1=t.critic_is_w1,
                           critic_free=not t.strategy.has_network, probe=t.probe is not None)
         if t.fid is not None:
-            tracker.text("fid/protocol", t.fid.protocol, t.step)
+            tracker.text("fid/protocol", t.fid.protocol, t.state.step)
         logged = [m for m in METRICS if m != ("gap/critic" if t.critic_is_w1 else "w1/critic")]  # no empty column
         tracker.hparams(cfg, logged + ([t.fid.tag] if t.fid is not None else []))
     try:
@@ -67,10 +67,10 @@ def fit(t: Trainer) -> dict[str, float]:
     critic_tag = CRITIC_TAG[t.critic_is_w1]
     fid = f"; {t.fid.tag} {metrics[t.fid.tag]:.2f}" if t.fid is not None and t.fid.tag in metrics else ""
     log.info("done: %d steps in %.1f s%s; w1/exact %.4f (noise floor %.4f), %s %.4f%s",
-             t.step, elapsed, fid, metrics["w1/exact"], metrics["w1/noise_floor"], critic_tag, metrics[critic_tag],
+             t.state.step, elapsed, fid, metrics["w1/exact"], metrics["w1/noise_floor"], critic_tag, metrics[critic_tag],
              ratio)
     if t.quality_bar is not None:
-        reached = t.records.quality
+        reached = t.state.records.quality
         log.info("quality bar %s: %s", t.quality_bar, "not reached" if not reached else
                  f"reached at step {reached['step']} ({reached['seconds']:.1f} s of training)")
     log.info("dashboard: tensorboard --logdir %s, then open %s (the W1 charts, unsmoothed)",
@@ -81,21 +81,21 @@ def fit(t: Trainer) -> dict[str, float]:
 def loop(t: Trainer, tracker: Tracker | None, stop: StopRequests) -> dict[str, float]:
     tasks = periodic_tasks(t, "critic W1~" if t.critic_is_w1 else "critic gap")  # the training critic's batch value
     results: dict[str, float] = {}
-    while t.step < t.cfg.steps:
+    while t.state.step < t.cfg.steps:
         stats = t.train_step()
         stopping = any_rank(stop.signum is not None, t.shard, t.device)  # every rank stops at one step
-        last = t.step == t.cfg.steps
-        due = [task for task in tasks if task.due(t.step, last, stopping)]
+        last = t.state.step == t.cfg.steps
+        due = [task for task in tasks if task.due(t.state.step, last, stopping)]
         if due:  # the host looks: the losses must be finite so far
             t.check_finite()
         if any(isinstance(task, LogLosses) for task in due):
             stats = mean_over_ranks(stats, t.shard)  # the global batch's losses (every rank takes part)
         if tracker is not None:
-            tracker.progress.tick(t.step)  # the bar moves every step (no device sync: the step count is the host's)
+            tracker.progress.tick(t.state.step)  # the bar moves every step (no device sync: the step count is the host's)
         if not t.shard.is_main:
             if stopping and not last:
                 barrier(t.shard)  # rank 0 saves last.pt first
-                raise Interrupted(f"stopped at step {t.step} with rank 0", stop.signum or signal.SIGTERM)
+                raise Interrupted(f"stopped at step {t.state.step} with rank 0", stop.signum or signal.SIGTERM)
             continue
         if last and any(task.busy for task in due):  # the final evaluation, probe or FID can take minutes:
             save_checkpoint(t)  # the trained state is on disk first (a SIGKILL after a grace period loses none
@@ -107,6 +107,6 @@ def loop(t: Trainer, tracker: Tracker | None, stop: StopRequests) -> dict[str, f
             barrier(t.shard)
             stop.hand_over_to_requeue()  # under submitit: requeue and exit; resumes from last.pt
             signum = stop.signum or signal.SIGTERM  # another rank's signal
-            raise Interrupted(f"{signal.Signals(signum).name} at step {t.step}: saved "
+            raise Interrupted(f"{signal.Signals(signum).name} at step {t.state.step}: saved "
                               f"{RunDir(t.run_dir).last}; run the same command again to resume", signum)
     return results

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
 from omegaconf import OmegaConf
 from torch import Tensor
 
 from wgan_cli.checkpoint import keep_last, load_checkpoint, rng_state, save_atomic, set_rng_state
-from wgan_cli.cuda_graphs import portable
 from wgan_cli.errors import ConfigError, UserError
 from wgan_cli.resume import SCHEDULE_KEYS, changed_keys, check_compatible, config_diffs
 from wgan_cli.rundir import RunDir
@@ -24,20 +21,12 @@ log = logging.getLogger("wgan_cli")
 
 
 def state_dict(t: Trainer) -> dict[str, Any]:
+    """The run's state (``t.state``), its networks (``t.nets``), the probe's, the global random
+    streams, and what the run was: its ``.hydra`` record, data shape and resolved config."""
     return {
-        "step": t.step,
-        "generator": t.G.state_dict(),
-        "critic": t.D.state_dict(),
-        "ema": None if t.ema is None else t.ema.state_dict(),
-        "opt_g": portable(t.opt_g.state_dict()),
-        "opt_d": portable(t.opt_d.state_dict()),
-        "sched_g": t.sched_g.state_dict(),
-        "sched_d": t.sched_d.state_dict(),
-        "rng": t.rng.get_state(),
-        "fixed_noise": t.fixed_noise,
-        **t.records.state_dict(),  # best, quality, history, seconds
+        **t.state.state_dict(),  # step, rng, fixed_noise, best, quality, history, seconds, skipped
+        **t.nets.state_dict(),  # generator, critic, ema, opt_g, opt_d, sched_g, sched_d
         "probe": t.probe.state_dict() if t.probe is not None else None,
-        "skipped": t.skipped,
         "rng_global": rng_state(),
         "hydra_record": t.hydra_record,
         "data_shape": list(t.data.shape),
@@ -47,35 +36,13 @@ def state_dict(t: Trainer) -> dict[str, Any]:
 
 def load_state_dict(t: Trainer, state: dict[str, Any]) -> None:
     """Restore what ``state_dict`` saved (the config is the caller's to compare)."""
-    t.step = state["step"]
-    t.G.load_state_dict(state["generator"])
-    t.D.load_state_dict(state["critic"])
-    if t.ema is not None:
-        t.ema.load_state_dict(state["ema"])
-    for name in ("opt_g", "opt_d", "sched_g", "sched_d"):
-        getattr(t, name).load_state_dict(state[name])
+    t.nets.load_state_dict(state)
     t.make_capturable()  # loaded optimizers come as saved: float learning rates, not capturable
-    restore_rng(t.rng, state["rng"], t.device)
-    t.fixed_noise = state["fixed_noise"].to(t.device)
-    t.skipped = state.get("skipped", 0)
-    t.records.load_state_dict(state)
+    t.state.load_state_dict(state, t.device)
     if t.probe is not None and state.get("probe") is not None:  # a probe turned on at resume starts afresh
         t.probe.load_state_dict(state["probe"])
     if "rng_global" in state:
         set_rng_state(state["rng_global"])
-
-
-def restore_rng(rng: torch.Generator, saved: Tensor, device: torch.device) -> None:
-    """The training generator's saved state. A CPU generator (Mersenne Twister, 5056 bytes) and a
-    CUDA one (Philox seed and offset, 16 bytes) cannot take each other's state: across that device
-    change the stream is reseeded from a hash of the saved state, the same seed on every resume."""
-    if saved.numel() == rng.get_state().numel():
-        rng.set_state(saved)
-        return
-    seed = int.from_bytes(hashlib.sha256(saved.cpu().numpy().tobytes()).digest()[:8], "little") >> 1
-    rng.manual_seed(seed)
-    log.info("the checkpoint's random stream was drawn on another device type; reseeded for %s, so the "
-             "run from here differs from one that stayed there", device.type)
 
 
 def resume(t: Trainer, path: Path) -> None:
@@ -96,7 +63,7 @@ def resume(t: Trainer, path: Path) -> None:
     t.changed_on_resume = changed_keys(state, t.cfg)
     if any(change.split(" ")[0] in SCHEDULE_KEYS for change in t.changed_on_resume):
         follow_new_schedule(t)
-    log.info("resumed from %s at step %d", path, t.step)
+    log.info("resumed from %s at step %d", path, t.state.step)
     for change in t.changed_on_resume:
         log.info("changed on resume: %s", change)
 
@@ -105,7 +72,8 @@ def follow_new_schedule(t: Trainer) -> None:
     """The saved optimizers and schedulers hold the old learning rates and betas: set them from the
     config, at the point of the (new) schedule where the run is, lr_t = lr * decay(t, steps)."""
     optim = t.cfg.optim
-    for opt, sched, lr in ((t.opt_g, t.sched_g, optim.lr_g), (t.opt_d, t.sched_d, optim.lr_d)):
+    nets = t.nets
+    for opt, sched, lr in ((nets.opt_g, nets.sched_g, optim.lr_g), (nets.opt_d, nets.sched_d, optim.lr_d)):
         factor = sched.lr_lambdas[0](sched.last_epoch)  # the lambda was built from the new steps and decay
         sched.base_lrs = [lr] * len(opt.param_groups)
         for group in opt.param_groups:
@@ -125,5 +93,5 @@ def save_checkpoint(t: Trainer, best: bool = False) -> Path:
     path = run.best if best else run.last
     save_atomic(state_dict(t), path)
     if not best:
-        keep_last(path, t.step, t.cfg.checkpoint.keep)
+        keep_last(path, t.state.step, t.cfg.checkpoint.keep)
     return path

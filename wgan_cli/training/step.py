@@ -11,7 +11,7 @@ rank draws the global batch and uses its own rows.
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from typing import TYPE_CHECKING
 
 import torch
 from omegaconf import DictConfig
@@ -20,6 +20,9 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from wgan_cli.distributed import Shard
 from wgan_cli.training.components import value
+
+if TYPE_CHECKING:
+    from wgan_cli.training.run_state import RunState
 
 log = logging.getLogger("wgan_cli")
 Terms = dict[str, Tensor | None]
@@ -30,17 +33,16 @@ class Step:
     no Python decision on a tensor's value) unless ``skip_nan`` asks for one per update."""
 
     def __init__(self, cfg: DictConfig, data, strategy, loss, nets: dict[str, nn.Module],  # noqa: ANN001
-                 optimizers: tuple[torch.optim.Optimizer, torch.optim.Optimizer], rng: torch.Generator,
-                 shard: Shard, device: torch.device, skip_nan: bool, step_number: Callable[[], int]) -> None:
+                 optimizers: tuple[torch.optim.Optimizer, torch.optim.Optimizer], state: RunState,
+                 shard: Shard, device: torch.device, skip_nan: bool) -> None:
         self.cfg, self.data, self.strategy, self.loss = cfg, data, strategy, loss
         self.G, self.D, self.G_train, self.D_train = nets["G"], nets["D"], nets["G_train"], nets["D_train"]
         self.opt_g, self.opt_d = optimizers
-        self.rng, self.shard, self.device = rng, shard, device
+        self.state, self.rng, self.shard, self.device = state, state.rng, shard, device
         self.g_batch_norm = self.G is not None and any(isinstance(m, _BatchNorm) for m in self.G.modules())
         self.bf16 = value(cfg.train.amp) == "bf16"
-        self.skip_nan, self.step_number = skip_nan, step_number
+        self.skip_nan = skip_nan
         self.graphed = False  # set when a CUDA graph replays this step (autocast keeps no weight cache then)
-        self.skipped = 0  # updates dropped under train.on_nan=skip
 
     def noise(self, n: int, generator: torch.Generator) -> Tensor:
         return torch.randn(n, self.cfg.model.noise_dim, device=self.device, generator=generator)
@@ -130,7 +132,7 @@ class Step:
         bad = {name: t for name, t in terms.items() if t is not None and not bool(torch.isfinite(t).all())}
         if not bad:
             return True
-        self.skipped += 1
-        log.warning("step %d: %s; update skipped (%d so far)", self.step_number() + 1,
-                    ", ".join(f"{name}={t.item()}" for name, t in bad.items()), self.skipped)
+        self.state.skipped += 1
+        log.warning("step %d: %s; update skipped (%d so far)", self.state.step + 1,
+                    ", ".join(f"{name}={t.item()}" for name, t in bad.items()), self.state.skipped)
         return False

@@ -49,10 +49,10 @@ class LogLosses(Periodic):
 
     def run(self, t, tracker, stats, results) -> None:  # noqa: ANN001 - as Periodic.run
         values = {k: v.item() for k, v in stats.items()}
-        tracker.scalars({k: v for k, v in values.items() if k.startswith("loss/")}, t.step)
-        if t.skipped:
-            tracker.scalars({"train/skipped_updates": t.skipped}, t.step)
-        tracker.progress.update(t.step, {self.gap_label: values["w1/critic_batch"]})
+        tracker.scalars({k: v for k, v in values.items() if k.startswith("loss/")}, t.state.step)
+        if t.state.skipped:
+            tracker.scalars({"train/skipped_updates": t.state.skipped}, t.state.step)
+        tracker.progress.update(t.state.step, {self.gap_label: values["w1/critic_batch"]})
 
 
 class Evaluate(Periodic):
@@ -66,10 +66,10 @@ class Evaluate(Periodic):
         done = evaluate(t)
         log_evaluation(t, tracker, done)
         results.update(done.metrics)
-        t.records.keep_best("w1/exact", results["w1/exact"])
-        tracker.progress.evaluated(t.step, {"exact": results["w1/exact"], "floor": results["w1/noise_floor"]})
+        t.state.records.keep_best("w1/exact", results["w1/exact"])
+        tracker.progress.evaluated(t.state.step, {"exact": results["w1/exact"], "floor": results["w1/noise_floor"]})
         t.note_quality(results)
-        t.records.remember(t.step, results, (CRITIC_TAG[t.critic_is_w1], "w1/exact"))
+        t.state.records.remember(t.state.step, results, (CRITIC_TAG[t.critic_is_w1], "w1/exact"))
 
 
 class Fid(Periodic):
@@ -78,14 +78,14 @@ class Fid(Periodic):
     busy = "FID"
 
     def run(self, t, tracker, stats, results) -> None:  # noqa: ANN001 - as Periodic.run
-        fid_rng = t.fid.rng(t.step)  # its own stream: FID never changes training
+        fid_rng = t.fid.rng(t.state.step)  # its own stream: FID never changes training
         with threads.during(threads.LARGE, t.threads_auto):  # Inception: every core (training is untouched)
             scores = t.fid.evaluate(t.sampler, lambda n: t.noise(n, fid_rng))
-        tracker.scalars(scores, t.step)
+        tracker.scalars(scores, t.state.step)
         results.update(scores)
         t.note_quality(results)
-        t.records.remember(t.step, scores, (t.fid.tag,))
-        if t.records.keep_best(t.fid.tag, scores[t.fid.tag]):
+        t.state.records.remember(t.state.step, scores, (t.fid.tag,))
+        if t.state.records.keep_best(t.fid.tag, scores[t.fid.tag]):
             save_checkpoint(t, best=True)
 
 
@@ -98,9 +98,9 @@ class MeasureWithProbe(Periodic):
         values = t.probe.measure(t.data, t.sampler, t.noise)
         if t.critic_is_w1 and "w1/critic" in results and values["w1/probe"] > 0:  # an evaluation at this step
             values["w1/critic_probe_ratio"] = results["w1/critic"] / values["w1/probe"]
-        tracker.scalars(values, t.step)
+        tracker.scalars(values, t.state.step)
         results.update(values)
-        t.records.remember(t.step, values, ("w1/probe",))
+        t.state.records.remember(t.state.step, values, ("w1/probe",))
 
 
 class Checkpoint(Periodic):
@@ -163,11 +163,11 @@ class Task(Periodic):
         raise NotImplementedError
 
     def run(self, t, tracker, stats, results) -> None:  # noqa: ANN001 - as Periodic.run
-        rng = torch.Generator(t.device).manual_seed(task_seed(t.cfg.seed, self.cfg.name, t.step))
-        ctx = TaskContext(step=t.step, device=t.device, sampler=t.sampler, critic=t.D, data=t.data, noise=t.noise,
+        rng = torch.Generator(t.device).manual_seed(task_seed(t.cfg.seed, self.cfg.name, t.state.step))
+        ctx = TaskContext(step=t.state.step, device=t.device, sampler=t.sampler, critic=t.nets.D, data=t.data, noise=t.noise,
                           rng=rng, results=MappingProxyType(dict(results)))
         values = {k: float(v) for k, v in self.measure(ctx).items()}
-        tracker.scalars(values, t.step)
+        tracker.scalars(values, t.state.step)
         results.update(values)
 
 

@@ -18,7 +18,6 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from wgan_cli import threads
 from wgan_cli.config import require
@@ -34,9 +33,9 @@ from wgan_cli.nan_guard import LossWatch
 from wgan_cli.resume import starting_checkpoint
 from wgan_cli.rundir import RunDir
 from wgan_cli.training import evaluation, loop, quality, state
-from wgan_cli.training.components import Diverged, check_shardable, make_optimizer, make_scheduler, update_ema, value
+from wgan_cli.training.components import Diverged, check_shardable, update_ema, value
 from wgan_cli.training.probe import Probe
-from wgan_cli.training.records import Records
+from wgan_cli.training.run_state import Networks, RunState
 from wgan_cli.training.step import Step
 from wgan_cli.validation import validate
 
@@ -86,36 +85,34 @@ class Trainer:
                               + threads.forward_flops(generator, torch.zeros(1, cfg.model.noise_dim), cfg.batch_size))
         self.threads, self.threads_auto = threads.apply(cfg.train.threads, self.forward_flops)
         check_memory(cfg, generator, critic, self.data.shape, strategy.needs_double_backward, self.device)
-        self.G, self.D = generator.to(self.device), strategy.prepare(critic).to(self.device)
-        # what the training steps call: under torchrun, DistributedDataParallel (gradients averaged)
-        nets = {"G": self.G, "D": self.D, "G_train": wrap(self.G, self.shard, self.device),
-                "D_train": wrap(self.D, self.shard, self.device)}
-        self.opt_g = make_optimizer(cfg.optim, self.G.parameters(), cfg.optim.lr_g, self.device)
-        self.opt_d = make_optimizer(cfg.optim, self.D.parameters(), cfg.optim.lr_d, self.device)
-        self.sched_g = make_scheduler(cfg.optim, self.opt_g, cfg.steps)
-        self.sched_d = make_scheduler(cfg.optim, self.opt_d, cfg.steps)
-        self.ema = (AveragedModel(self.G, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema.decay), use_buffers=True)
-                    if cfg.ema.decay > 0 else None)
+        generator, critic = generator.to(self.device), strategy.prepare(critic).to(self.device)
+        self.nets = nets = Networks.build(cfg, generator, critic, self.device)
         # one generator drives all training randomness (data, noise, interpolation weights); under
         # torchrun every rank draws the same global stream and uses its own rows of each batch
-        self.rng = torch.Generator(self.device).manual_seed(cfg.seed)
-        self.watch = LossWatch(self.device) if value(cfg.train.on_nan) == "stop" else None
-        self.updates = Step(cfg, self.data, strategy, self.loss, nets, (self.opt_g, self.opt_d), self.rng,
-                            self.shard, self.device, skip_nan=self.watch is None, step_number=lambda: self.step)
+        rng = torch.Generator(self.device).manual_seed(cfg.seed)
         # a fixed noise batch, saved with the run, for sample grids comparable across steps
-        self.fixed_noise = self.noise(FIXED_SAMPLES, torch.Generator(self.device).manual_seed(cfg.seed + 1))
-        self.step = 0
+        fixed_noise = torch.randn(FIXED_SAMPLES, cfg.model.noise_dim, device=self.device,
+                                  generator=torch.Generator(self.device).manual_seed(cfg.seed + 1))
+        self.state = RunState(rng, fixed_noise)
+        self.watch = LossWatch(self.device) if value(cfg.train.on_nan) == "stop" else None
+        # what the training steps call: under torchrun, DistributedDataParallel (gradients averaged)
+        modules = {"G": nets.G, "D": nets.D, "G_train": wrap(nets.G, self.shard, self.device),
+                   "D_train": wrap(nets.D, self.shard, self.device)}
+        self.updates = Step(cfg, self.data, strategy, self.loss, modules, (nets.opt_g, nets.opt_d), self.state,
+                            self.shard, self.device, skip_nan=self.watch is None)
         self.graph_off = self.why_no_graph()  # None: each generator step replays as one CUDA graph
         self.updates.graphed = self.graph_off is None
         self.make_capturable()
-        self.start_records()
+        self.changed_on_resume: list[str] = []  # "key old -> new" for each key this resume changed
+        self.floor: tuple[float, float] | None = None  # the noise floor at eval.n: mean and sd, computed once
         self.probe = self.make_probe()
+        with threads.during(threads.LARGE, self.threads_auto):  # the reference statistics: Inception
+            self.fid = FidMonitor(cfg, self.data, self.device) if cfg.fid.every and self.shard.is_main else None
+        self.run_updates = self.updates if self.graph_off else StepGraph(self.updates, [rng])
+        # every component is built: a resumed run puts back its state (training/state.py)
         self.resumed_from = starting_checkpoint(cfg, self.run_dir)
         if self.resumed_from is not None:
             state.resume(self, self.resumed_from)
-        with threads.during(threads.LARGE, self.threads_auto):  # the reference statistics: Inception
-            self.fid = FidMonitor(cfg, self.data, self.device) if cfg.fid.every and self.shard.is_main else None
-        self.run_updates = self.updates if self.graph_off else StepGraph(self.updates, [self.rng])
 
     def place(self, cfg: DictConfig) -> None:
         """The device (under torchrun, this rank's GPU), this process's shard of the batch, and
@@ -129,12 +126,6 @@ class Trainer:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # required by deterministic cuBLAS
             torch.use_deterministic_algorithms(True)
             torch.backends.cudnn.benchmark = False
-
-    def start_records(self) -> None:
-        """What the run records as it goes, empty at step 0 (a resume restores the records)."""
-        self.records = Records()
-        self.changed_on_resume: list[str] = []  # "key old -> new" for each key this resume changed
-        self.floor: tuple[float, float] | None = None  # the noise floor at eval.n: mean and sd, computed once
 
     def make_probe(self) -> Probe | None:
         """The measuring critic of ``probe.every`` (rank 0 only), or None."""
@@ -158,7 +149,8 @@ class Trainer:
 
     def note_quality(self, results: dict[str, float]) -> None:
         """Record the first evaluation that meets the quality bar."""
-        self.records.note_quality(self.step, quality.met(results, self.cfg, len(self.data.shape) == 1, self.fid_tag))
+        self.state.records.note_quality(self.state.step,
+                                        quality.met(results, self.cfg, len(self.data.shape) == 1, self.fid_tag))
 
     def why_no_graph(self) -> str | None:
         """Why the generator steps run eagerly, or None when they replay as a CUDA graph."""
@@ -179,24 +171,13 @@ class Trainer:
     def make_capturable(self) -> None:
         """When graphed: optimizers whose learning rates and step counts live on the device."""
         if self.graph_off is None:
-            for opt in (self.opt_g, self.opt_d):
+            for opt in (self.nets.opt_g, self.nets.opt_d):
                 lr_on_device(opt)
 
     @property
     def sampler(self) -> nn.Module:
         """The generator that samples and metrics use: the EMA copy once averaging has begun."""
-        if self.ema is not None and self.step > self.cfg.ema.start:
-            return self.ema.module
-        return self.G
-
-    @property
-    def skipped(self) -> int:
-        """Optimizer updates dropped under ``train.on_nan=skip``."""
-        return self.updates.skipped
-
-    @skipped.setter
-    def skipped(self, count: int) -> None:
-        self.updates.skipped = count
+        return self.nets.sampler(self.state.step, self.cfg.ema.start)
 
     def noise(self, n: int, generator: torch.Generator) -> Tensor:
         return self.updates.noise(n, generator)
@@ -209,13 +190,14 @@ class Trainer:
             for terms in updates:
                 if self.watch.room() < len(terms):  # no log step for long: check now
                     self.check_finite()
-                self.watch.add(self.step + 1, terms)
-        if self.ema is not None and self.step >= self.cfg.ema.start:
-            update_ema(self.ema, self.G, self.cfg.ema.decay)
-        self.sched_g.step()
+                self.watch.add(self.state.step + 1, terms)
+        nets = self.nets
+        if nets.ema is not None and self.state.step >= self.cfg.ema.start:
+            update_ema(nets.ema, nets.G, self.cfg.ema.decay)
+        nets.sched_g.step()
         if self.strategy.has_network:  # else the critic's optimizer never steps
-            self.sched_d.step()
-        self.step += 1
+            nets.sched_d.step()
+        self.state.step += 1
         return stats
 
     def check_finite(self) -> None:
@@ -225,7 +207,7 @@ class Trainer:
         if found is None:
             return
         step, terms = found
-        self.step = step - 1  # the last good step: what the run's summary reports as trained
+        self.state.step = step - 1  # the last good step: what the run's summary reports as trained
         values = ", ".join(f"{name}={v}" for name, v in terms.items())
         last = RunDir(self.run_dir).last
         kept = f"the last good checkpoint is kept: {last}" if last.is_file() else "no checkpoint was written yet"
