@@ -1,34 +1,38 @@
-"""Shared helpers: compose configs with Hydra's compose API, run the real CLI in a subprocess,
-read TensorBoard event files with TensorBoard's own EventAccumulator."""
+"""The tests' fixtures: a trainer factory, test-only registrations taken back after the test, tiny
+CIFAR-10 files, a small disk; and guards every test runs under. Plain helpers are in helpers.py."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from helpers import CLI, compose_config, write_cifar10
 
-import wgan_cli.train  # registers every component and schema; composes configs
-
-CLI = str(Path(sys.executable).with_name("wgan-cli"))  # the installed entry point, beside this python
-if not Path(CLI).exists():
-    CLI = shutil.which("wgan-cli") or CLI  # a python without the project installed (a lent GPU machine)
-FAST = ["model.width=32", "batch_size=32", "eval.n=64", "log_every=1"]
+from wgan_cli.training import Trainer
 
 
-def compose_config(*overrides: str):
-    return wgan_cli.train.compose_config(list(overrides))
+@pytest.fixture
+def make_trainer(tmp_path):
+    """``make_trainer(*overrides, run_dir=None)``: a ``Trainer`` of the composed config, its run
+    dir ``tmp_path`` (or ``run_dir``, relative to it)."""
+
+    def make(*overrides: str, run_dir: str | Path | None = None) -> Trainer:
+        return Trainer(compose_config(*overrides), tmp_path / run_dir if run_dir is not None else tmp_path)
+
+    return make
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    environment.update(env or {})
-    return subprocess.run(
-        [CLI, *args], cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout
-    )
+@pytest.fixture
+def cifar_root(tmp_path, monkeypatch) -> Path:
+    """Tiny CIFAR-10 files; only torchvision's md5 check is patched (tiny files cannot match it)."""
+    import torchvision.datasets.cifar as cifar
+
+    monkeypatch.setattr(cifar.CIFAR10, "_check_integrity", lambda self: True)
+    monkeypatch.setattr(cifar, "check_integrity", lambda *args, **kwargs: True)
+    write_cifar10(tmp_path)
+    return tmp_path
 
 
 @pytest.fixture
@@ -45,55 +49,6 @@ def register():
     yield add
     for registry, name in added:
         registry.remove(name)
-
-
-def job_dir(sweep: Path, number: int) -> Path:
-    """A sweep job's run dir: ``<number>_<the overrides the sweep varies>``."""
-    (found,) = [p for p in sweep.iterdir() if p.name == str(number) or p.name.startswith(f"{number}_")]
-    return found
-
-
-def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    """tag -> [(step, value)] from the run's TensorBoard event files."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    acc = EventAccumulator(str(run_dir / "tb"), size_guidance={"scalars": 0, "images": 0})
-    acc.Reload()
-    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
-
-
-def bracket_series(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    """sub-run -> [(step, value)]: the W1 chart's series, each in its own sub-run tb/<name>."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    out = {}
-    for sub in sorted(p for p in (run_dir / "tb").iterdir() if p.is_dir()):
-        acc = EventAccumulator(str(sub), size_guidance={"scalars": 0})
-        acc.Reload()
-        out[sub.name] = [(e.step, e.value) for e in acc.Scalars("w1/bracket")]
-    return out
-
-
-def wait_until_logged(run_dir: Path, process: subprocess.Popen, step: int, tag: str = "loss/critic",
-                      timeout: float = 240) -> None:
-    """Wait until the run's events hold ``tag`` at a step >= ``step`` (the run is training, its
-    signal handlers installed): an event to wait on rather than a guess at how long start-up takes.
-    ``timeout`` only bounds a run that never gets there."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not (run_dir / "tb").is_dir() or not any(s >= step for s, _ in scalars(run_dir).get(tag, [])):
-        assert process.poll() is None, f"the run ended before step {step}: {process.communicate()}"
-        assert time.monotonic() < deadline, f"{tag} never reached step {step} in {timeout} s"
-        time.sleep(0.5)
-
-
-def event_accumulator(run_dir: Path):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    acc = EventAccumulator(str(run_dir / "tb"), size_guidance={"scalars": 0, "images": 0})
-    acc.Reload()
-    return acc
 
 
 @pytest.fixture(scope="session")

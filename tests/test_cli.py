@@ -10,7 +10,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from conftest import FAST, bracket_series, event_accumulator, run_cli, scalars
+from helpers import FAST, bracket_series, event_accumulator, run_cli, scalars
 
 EVAL_TAGS = ["w1/critic", "w1/exact", "w1/noise_floor"] + [
     f"lipschitz/grad_norm_{p}_{s}" for p in ("real", "fake", "interp") for s in ("mean", "max")

@@ -16,7 +16,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from conftest import run_cli, scalars, wait_until_logged
+from helpers import run_cli, scalars, wait_until_logged
 
 TINY = ["critic=gp", "model.width=32", "batch_size=32", "eval.n=100"]
 
@@ -57,7 +57,7 @@ def _preempted_sweep(tmp_path: Path, args: list[str], env: dict, started: int, t
     wait for the requeued job to finish; returns the job's run dir."""
     import subprocess
 
-    from conftest import CLI
+    from helpers import CLI
 
     sweep = tmp_path / "sweep"
     launcher = ["hydra/launcher=submitit_local", f"hydra.launcher.tasks_per_node={tasks}"]
@@ -176,7 +176,7 @@ def test_a_preempted_job_of_two_submitit_tasks_requeues_and_resumes_as_one_run(t
     from last.pt and end bitwise where an uninterrupted two-process run (torchrun) ends."""
     import subprocess
 
-    from conftest import CLI
+    from helpers import CLI
 
     args = [*TINY, "steps=800", "eval.every=0", "log_every=50", "checkpoint.every=100000"]
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"} | {"OMP_NUM_THREADS": "1"}

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import FAST, run_cli
+from helpers import FAST, run_cli
 from wgan_cli.errors import UserError
 
 
@@ -185,7 +185,7 @@ def test_completion_ignores_a_cursor_offset_that_is_no_number():
     import os
     import subprocess
 
-    from conftest import CLI
+    from helpers import CLI
 
     env = {**os.environ, "COMP_LINE": "wgan-cli fi", "COMP_POINT": "abc"}
     result = subprocess.run([CLI, "-sc", "query=bash"], capture_output=True, text=True, env=env, timeout=60)

@@ -12,7 +12,7 @@ from wgan_cli.errors import ConfigError
 from wgan_cli.validation import validate
 
 import wgan_cli.configs
-from conftest import compose_config
+from helpers import compose_config
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import compose_config, run_cli, scalars
+from helpers import compose_config, run_cli, scalars
 from wgan_cli.cuda_graphs import WARMUP, lr_on_device
 from wgan_cli.training import Trainer
 

@@ -8,7 +8,7 @@ import torch
 
 from wgan_cli.data import DATASETS
 
-from conftest import compose_config
+from helpers import compose_config
 
 
 def sample(name: str, n: int = 4000, seed: int = 0) -> torch.Tensor:

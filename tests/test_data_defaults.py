@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import compose_config, event_accumulator, run_cli
-from test_images import write_cifar10
+from helpers import compose_config, event_accumulator, run_cli
+from helpers import write_cifar10
 
 CRITICS = ["clip", "gp", "lp", "sn", "sn_ttur"]
 IMAGE_DATA = ["digits", "mnist", "fashion_mnist", "cifar10", "image_folder"]

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import CLI, run_cli, scalars
+from helpers import CLI, run_cli, scalars
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", CLI]
 RUN = ["steps=4", "log_every=1", "eval.every=0", "eval.n=100", "model.width=32", "batch_size=32"]

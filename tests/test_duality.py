@@ -13,7 +13,7 @@ import ot
 import pytest
 import torch
 
-from conftest import FAST, compose_config, event_accumulator, run_cli, scalars
+from helpers import FAST, compose_config, event_accumulator, run_cli, scalars
 from wgan_cli.critic import STRATEGIES
 from wgan_cli.metrics import w1
 from wgan_cli.metrics.lipschitz import empirical_lipschitz, spectral_bound

@@ -15,7 +15,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from conftest import event_accumulator, run_cli, scalars
+from helpers import event_accumulator, run_cli, scalars
 from wgan_cli.metrics import inception
 from wgan_cli.metrics.fid import Statistics, cached_statistics, fid, frechet_distance, inception_score, kid
 from wgan_cli.metrics.inception import FeatureExtractor, WeightsError, resize_tf1_bilinear

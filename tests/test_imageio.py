@@ -81,7 +81,7 @@ def test_exif_rotation_is_applied(tmp_path, rgb8):
 
 
 def test_w1_between_16bit_and_8bit_copies_is_zero(tmp_path, rgb8):
-    from conftest import run_cli
+    from helpers import run_cli
 
     for i in range(3):
         (tmp_path / "a").mkdir(exist_ok=True)

@@ -24,7 +24,7 @@ from wgan_cli.loss import LOSSES
 from wgan_cli.model import MODELS
 from wgan_cli.training import Trainer
 
-from conftest import compose_config, event_accumulator, run_cli
+from helpers import compose_config, event_accumulator, run_cli
 
 CPU = torch.device("cpu")
 
@@ -60,31 +60,6 @@ def write_mnist(root: Path, folder: str, n: int = 10) -> np.ndarray:
         write_idx(root / folder / "raw" / f"{split}-images-idx3-ubyte", images[:count])
         write_idx(root / folder / "raw" / f"{split}-labels-idx1-ubyte", np.arange(count) % 10)
     return images
-
-
-def write_cifar10(root: Path, per_batch: int = 4) -> np.ndarray:
-    """The pickled python batches of CIFAR-10: dicts with 'data' [N, 3072] (R, G, B planes) and 'labels'."""
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    data = rng.integers(0, 256, (5 * per_batch, 3072), dtype=np.uint8)
-    for i in range(5):
-        batch = {"data": data[i * per_batch:(i + 1) * per_batch], "labels": [0] * per_batch}
-        (folder / f"data_batch_{i + 1}").write_bytes(pickle.dumps(batch))
-    (folder / "test_batch").write_bytes(pickle.dumps({"data": data[:2], "labels": [0, 0]}))
-    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [f"c{i}" for i in range(10)]}))
-    return data.reshape(-1, 3, 32, 32)
-
-
-@pytest.fixture
-def cifar_root(tmp_path, monkeypatch) -> Path:
-    """Tiny CIFAR-10 files; only torchvision's md5 check is patched (tiny files cannot match it)."""
-    import torchvision.datasets.cifar as cifar
-
-    monkeypatch.setattr(cifar.CIFAR10, "_check_integrity", lambda self: True)
-    monkeypatch.setattr(cifar, "check_integrity", lambda *args, **kwargs: True)
-    write_cifar10(tmp_path)
-    return tmp_path
 
 
 # -- data ----------------------------------------------------------------------------------------

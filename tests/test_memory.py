@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import compose_config, run_cli
+from helpers import compose_config, run_cli
 from wgan_cli.errors import out_of_memory
 from wgan_cli.memory import TooLarge, activations_per_sample, host_available, training_step_bytes
 from wgan_cli.model import MODELS

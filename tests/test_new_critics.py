@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import FAST, compose_config, run_cli, scalars
+from helpers import FAST, compose_config, run_cli, scalars
 from wgan_cli.critic import STRATEGIES
 from wgan_cli.critic.sinkhorn import SinkhornConfig
 from wgan_cli.errors import ConfigError

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import compose_config, run_cli, scalars
+from helpers import compose_config, run_cli, scalars
 
 from wgan_cli.critic import STRATEGIES
 from wgan_cli.critic.gp import GPConfig
@@ -22,7 +22,7 @@ from wgan_cli.training import Trainer
 MEASURE_RSS = """
 import json, sys
 sys.path.insert(0, "tests")
-from conftest import compose_config
+from helpers import compose_config
 from wgan_cli.profiling import rss_mb
 from wgan_cli.training import Trainer
 cfg = compose_config("critic=gp", "model.width=256", "batch_size=256", "n_critic=2", "steps=600",

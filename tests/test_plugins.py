@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FAST, event_accumulator, run_cli
+from helpers import FAST, event_accumulator, run_cli
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "plugin"
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import torch
-from conftest import FAST, compose_config
+from helpers import FAST, compose_config
 from torch import nn
 
 from wgan_cli.errors import ConfigError
@@ -159,7 +159,7 @@ def test_a_plugin_task_reads_the_probe_of_its_step(register, tmp_path):
 def test_the_w1_charts_draw_the_probe_in_the_bracket_and_the_critic_against_it(tmp_path):
     import re
 
-    from conftest import bracket_series, event_accumulator, scalars
+    from helpers import bracket_series, event_accumulator, scalars
     from tensorboard.plugins.custom_scalar import layout_pb2
 
     Trainer(compose_config(*RUN, *PROBE), tmp_path).fit()

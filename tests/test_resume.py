@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import CLI, FAST, bracket_series, compose_config, run_cli, scalars, wait_until_logged
+from helpers import CLI, FAST, bracket_series, compose_config, run_cli, scalars, wait_until_logged
 from wgan_cli import checkpoint
 from wgan_cli.interrupts import ONE_DELIVERY_S, StopRequests
 from wgan_cli.training import Diverged, Trainer
@@ -646,11 +646,11 @@ def test_the_final_checkpoint_is_on_disk_before_the_final_evaluation(tmp_path, m
 
     seen, evaluate = [], Evaluate.run
 
-    def spy(self, t, tracker, stats, results):  # noqa: ANN001, ANN202
-        if t.state.step == t.cfg.steps:
+    def spy(self, ctx, tracker):  # noqa: ANN001, ANN202
+        if ctx.step == 4:  # the last step
             last = RunDir(tmp_path).last
             seen.append(torch.load(last, weights_only=True)["step"] if last.exists() else None)
-        evaluate(self, t, tracker, stats, results)
+        return evaluate(self, ctx, tracker)
 
     monkeypatch.setattr(Evaluate, "run", spy)
     Trainer(compose_config(*FAST, "steps=4", "eval.every=0", "checkpoint.every=0"), tmp_path).fit()

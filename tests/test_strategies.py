@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from conftest import FAST, compose_config
+from helpers import FAST, compose_config
 from torch import nn
 
 from wgan_cli.critic import STRATEGIES

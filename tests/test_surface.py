@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import run_cli
+from helpers import run_cli
 
 # ``sys.modules["torch"] = None`` makes every ``import torch`` raise ImportError
 NO_TORCH = "import sys; sys.modules['torch'] = None; from wgan_cli.cli import main; main()"
@@ -128,7 +128,7 @@ def test_the_dashboard_pictures_are_readable_on_a_card():
 def test_histograms_show_the_weights_the_critic_uses(tmp_path):
     import torch
 
-    from conftest import compose_config
+    from helpers import compose_config
     from wgan_cli.training import Trainer
     from wgan_cli.training.evaluation import effective_weights
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import job_dir, run_cli, scalars
+from helpers import job_dir, run_cli, scalars
 
 SMALL = ["critic=gp", "steps=20", "eval.every=10", "eval.n=100", "model.width=32", "batch_size=32", "log_every=5"]
 
@@ -306,7 +306,7 @@ def test_a_signalled_joblib_sweep_saves_every_job_leaves_no_process_and_resumes(
     import os
     import signal
 
-    from conftest import CLI
+    from helpers import CLI
 
     args = ["train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0,1", "steps=3000", "eval.every=0",
             "checkpoint.every=0", "model.width=32", "log_every=10", f"hydra.sweep.dir={tmp_path}"]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from conftest import FAST, compose_config, run_cli, scalars
+from helpers import FAST, compose_config, run_cli, scalars
 
 from wgan_cli import threads
 from wgan_cli.errors import ConfigError

@@ -12,7 +12,7 @@ from wgan_cli.schema.task import TaskConfig
 from wgan_cli.training import Trainer
 from wgan_cli.training.tasks import TASKS, Task
 
-from conftest import FAST, compose_config, scalars
+from helpers import FAST, compose_config, scalars
 
 
 def flat(module: torch.nn.Module) -> torch.Tensor:
@@ -132,7 +132,7 @@ def test_a_task_sees_only_the_documented_context_and_its_stream_depends_on_the_s
     from wgan_cli.training.tasks import TaskContext, task_seed
 
     assert [f.name for f in dataclasses.fields(TaskContext)] == [
-        "step", "device", "sampler", "critic", "data", "noise", "rng", "results"]
+        "step", "device", "sampler", "critic", "data", "noise", "rng", "losses", "results"]
     assert task_seed(0, "mean_fake", 4) == task_seed(0, "mean_fake", 4)
     assert len({task_seed(0, "mean_fake", 4), task_seed(1, "mean_fake", 4), task_seed(0, "energy", 4),
                 task_seed(0, "mean_fake", 5)}) == 4
@@ -162,15 +162,15 @@ def test_a_bad_task_is_one_line(override, message, mean_fake, tmp_path):
 def test_the_noise_floor_is_the_mean_over_eight_pairs_of_real_draws_on_its_own_stream(tmp_path):
     import statistics
 
-    from conftest import compose_config
+    from helpers import compose_config
     from wgan_cli.metrics.w1 import exact_w1
     from wgan_cli.training import Trainer
-    from wgan_cli.training.evaluation import FLOOR_DRAWS, FLOOR_STREAM, noise_floor
+    from wgan_cli.training.evaluation import FLOOR_DRAWS, FLOOR_STREAM
 
     t = Trainer(compose_config("eval.n=200", "seed=3"), tmp_path)
     g = torch.Generator().manual_seed(3 * 1_000_003 + FLOOR_STREAM)
     draws = [exact_w1(t.data.sample(200, g), t.data.sample(200, g)) for _ in range(FLOOR_DRAWS)]
-    assert noise_floor(t) == (pytest.approx(statistics.fmean(draws)), pytest.approx(statistics.stdev(draws)))
+    assert t.evaluator.noise_floor() == (pytest.approx(statistics.fmean(draws)), pytest.approx(statistics.stdev(draws)))
     before = t.state.rng.get_state()
-    assert t.evaluate()["w1/noise_floor"] == t.evaluate()["w1/noise_floor"] == noise_floor(t)[0]
+    assert t.evaluate()["w1/noise_floor"] == t.evaluate()["w1/noise_floor"] == t.evaluator.noise_floor()[0]
     assert torch.equal(t.state.rng.get_state(), before)  # training's stream untouched

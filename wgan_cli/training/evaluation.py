@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import statistics
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple
 
 import torch
+from omegaconf import DictConfig
 from torch import Tensor, nn
 
 from wgan_cli.gradients import interpolate
@@ -35,8 +36,10 @@ from wgan_cli.plots import critic_field, sample_grid
 RATIO_FLOOR = 3.0  # below 3x the noise floor, exact W1 is mostly sampling bias: no ratio is logged
 
 if TYPE_CHECKING:
+    from wgan_cli.critic.base import LipschitzStrategy
     from wgan_cli.tracking import Tracker
-    from wgan_cli.training.trainer import Trainer
+
+Noise = Callable[[int, torch.Generator], Tensor]  # (n, generator) -> n latent codes
 
 
 # the critic's held-out gap: a W1 estimate (w1/critic) or, under a loss or strategy that makes it
@@ -61,20 +64,6 @@ FLOOR_DRAWS = 8  # pairs of independent real draws the noise floor averages
 FLOOR_STREAM = 7_919  # the floor's random stream: (seed, this), apart from training's and the evaluations'
 
 
-def noise_floor(t: Trainer) -> tuple[float, float]:
-    """E W1(P_n, P'_n) between two independent real draws of n = ``eval.n`` points: the exact W1 a
-    perfect generator gets, all of it sampling bias. A property of the data and n alone, so it is
-    computed once per run, as the mean over ``FLOOR_DRAWS`` pairs (one pair swings by 2x from one
-    evaluation to the next on the toys), with the standard deviation of one pair."""
-    if t.floor is None:
-        n = t.cfg.eval.n
-        g = torch.Generator(t.device).manual_seed(t.cfg.seed * 1_000_003 + FLOOR_STREAM)
-        with torch.no_grad():
-            draws = [exact_w1(t.data.sample(n, g), t.data.sample(n, g)) for _ in range(FLOOR_DRAWS)]
-        t.floor = (statistics.fmean(draws), statistics.stdev(draws))
-    return t.floor
-
-
 class Evaluated(NamedTuple):
     """An evaluation's metrics and the samples they were measured on (for its pictures)."""
 
@@ -83,61 +72,81 @@ class Evaluated(NamedTuple):
     fake: Tensor
 
 
-def evaluate(t: Trainer) -> Evaluated:
-    """The metrics above at the trainer's current step; logging them is the caller's."""
-    n = t.cfg.eval.n
-    g = torch.Generator(t.device).manual_seed(t.cfg.seed * 1_000_003 + t.state.step)
-    G, D = t.sampler, t.nets.D
-    with eval_mode(G, D):
-        with torch.no_grad():
-            real = t.data.sample(n, g)
-            fake = G(t.noise(n, g))
-            if t.strategy.has_network:
-                w1_critic = (D(real).mean() - D(fake).mean()).item()
-            else:
-                w1_critic = t.strategy.generator_loss(real, fake).item()
-        finite = bool(torch.isfinite(fake).all())  # a generator gone to inf is infinitely far from the data
-        floor, floor_sd = noise_floor(t)
-        metrics = {
-            CRITIC_TAG[t.critic_is_w1]: w1_critic,
-            "w1/exact": exact_w1(real, fake) if finite else float("inf"),
-            "w1/noise_floor": floor,
-            "w1/noise_floor_sd": floor_sd,
-            "w1/sliced": sliced_w1(real, fake, t.cfg.eval.projections, seed=t.state.step) if finite else float("inf"),
-        }
-        if len(t.data.shape) == 1 and finite and n > K_DC:  # points: fidelity and diversity apart, no network
-            metrics.update(prdc(real, fake).as_dict("prdc/"))
-        if hasattr(t.data, "mode_coverage") and finite:  # a mixture of gaussians: modes captured
-            metrics.update(t.data.mode_coverage(fake))
-        if t.strategy.has_network:
-            metrics.update(lipschitz(D, real, fake, interpolate(real, fake, g)))
-        if t.critic_is_w1:  # under hinge / NS losses (or a divergence penalty) the gap is no W1 estimate
-            metrics["w1/gap"] = metrics["w1/exact"] - w1_critic
-            if metrics["w1/exact"] >= RATIO_FLOOR * metrics["w1/noise_floor"]:
-                metrics["w1/critic_ratio"] = w1_critic / metrics["w1/exact"]
-            if metrics.get("lipschitz/empirical", 0) > 0:
-                metrics["w1/critic_scaled"] = w1_critic / metrics["lipschitz/empirical"]
-    return Evaluated(metrics, real, fake)
+class Evaluator:
+    """The evaluation of one run: the data, the strategy and ``eval.*`` are fixed; what it measures
+    (the sampling generator, the critic, the step) is passed to ``evaluate``."""
 
+    def __init__(self, cfg: DictConfig, data: Any, strategy: LipschitzStrategy, critic_is_w1: bool,
+                 device: torch.device) -> None:
+        self.cfg, self.data, self.strategy, self.critic_is_w1, self.device = cfg, data, strategy, critic_is_w1, device
+        self.critic_tag = CRITIC_TAG[critic_is_w1]
+        self.floor: tuple[float, float] | None = None  # the noise floor at eval.n: mean and sd, computed once
 
-def log_evaluation(t: Trainer, tracker: Tracker, done: Evaluated) -> None:
-    """The scalars, the critic's weight histograms, and the critic's field or the sample grid,
-    with the networks in eval mode as they were measured."""
-    metrics = done.metrics
-    tracker.scalars(metrics, t.state.step)
-    if not t.strategy.has_network:
-        return
-    with eval_mode(t.sampler, t.nets.D):  # in training mode, reading a spectrally normalized weight moves its power iteration
-        for name, weights in effective_weights(t.nets.D):
-            tracker.histogram(f"weights/critic/{name}", weights, t.state.step)
-        if t.data.shape == (2,):
-            critic_value = metrics[CRITIC_TAG[t.critic_is_w1]]
-            title = f"step {t.state.step}: W1 exact {metrics['w1/exact']:.3f}, critic {critic_value:.3f}"
-            tracker.figure("w1/critic_field", critic_field(t.nets.D, done.real, done.fake, title), t.state.step)
-        elif len(t.data.shape) == 3:
+    def noise_floor(self) -> tuple[float, float]:
+        """E W1(P_n, P'_n) between two independent real draws of n = ``eval.n`` points: the exact W1
+        a perfect generator gets, all of it sampling bias. A property of the data and n alone, so it
+        is computed once per run, as the mean over ``FLOOR_DRAWS`` pairs (one pair swings by 2x from
+        one evaluation to the next on the toys), with the standard deviation of one pair."""
+        if self.floor is None:
+            n = self.cfg.eval.n
+            g = torch.Generator(self.device).manual_seed(self.cfg.seed * 1_000_003 + FLOOR_STREAM)
             with torch.no_grad():
-                grid = sample_grid(t.sampler(t.state.fixed_noise))
-            tracker.image("samples/fixed", grid, t.state.step)
+                draws = [exact_w1(self.data.sample(n, g), self.data.sample(n, g)) for _ in range(FLOOR_DRAWS)]
+            self.floor = (statistics.fmean(draws), statistics.stdev(draws))
+        return self.floor
+
+    def evaluate(self, step: int, G: nn.Module, D: nn.Module, noise: Noise) -> Evaluated:
+        """The metrics above of the sampling generator ``G`` and the critic ``D`` at ``step``."""
+        n, strategy = self.cfg.eval.n, self.strategy
+        g = torch.Generator(self.device).manual_seed(self.cfg.seed * 1_000_003 + step)
+        with eval_mode(G, D):
+            with torch.no_grad():
+                real = self.data.sample(n, g)
+                fake = G(noise(n, g))
+                if strategy.has_network:
+                    w1_critic = (D(real).mean() - D(fake).mean()).item()
+                else:
+                    w1_critic = strategy.generator_loss(real, fake).item()
+            finite = bool(torch.isfinite(fake).all())  # a generator gone to inf is infinitely far from the data
+            floor, floor_sd = self.noise_floor()
+            metrics = {
+                self.critic_tag: w1_critic,
+                "w1/exact": exact_w1(real, fake) if finite else float("inf"),
+                "w1/noise_floor": floor,
+                "w1/noise_floor_sd": floor_sd,
+                "w1/sliced": sliced_w1(real, fake, self.cfg.eval.projections, seed=step) if finite else float("inf"),
+            }
+            if len(self.data.shape) == 1 and finite and n > K_DC:  # points: fidelity and diversity apart, no network
+                metrics.update(prdc(real, fake).as_dict("prdc/"))
+            if hasattr(self.data, "mode_coverage") and finite:  # a mixture of gaussians: modes captured
+                metrics.update(self.data.mode_coverage(fake))
+            if strategy.has_network:
+                metrics.update(lipschitz(D, real, fake, interpolate(real, fake, g)))
+            if self.critic_is_w1:  # under hinge / NS losses (or a divergence penalty) the gap is no W1 estimate
+                metrics["w1/gap"] = metrics["w1/exact"] - w1_critic
+                if metrics["w1/exact"] >= RATIO_FLOOR * metrics["w1/noise_floor"]:
+                    metrics["w1/critic_ratio"] = w1_critic / metrics["w1/exact"]
+                if metrics.get("lipschitz/empirical", 0) > 0:
+                    metrics["w1/critic_scaled"] = w1_critic / metrics["lipschitz/empirical"]
+        return Evaluated(metrics, real, fake)
+
+    def log(self, tracker: Tracker, step: int, done: Evaluated, G: nn.Module, D: nn.Module, fixed_noise: Tensor) -> None:
+        """The scalars, the critic's weight histograms, and the critic's field or the sample grid
+        (``G`` on ``fixed_noise``), with the networks in eval mode as they were measured."""
+        metrics = done.metrics
+        tracker.scalars(metrics, step)
+        if not self.strategy.has_network:
+            return
+        with eval_mode(G, D):  # in training mode, reading a spectrally normalized weight moves its power iteration
+            for name, weights in effective_weights(D):
+                tracker.histogram(f"weights/critic/{name}", weights, step)
+            if self.data.shape == (2,):
+                title = f"step {step}: W1 exact {metrics['w1/exact']:.3f}, critic {metrics[self.critic_tag]:.3f}"
+                tracker.figure("w1/critic_field", critic_field(D, done.real, done.fake, title), step)
+            elif len(self.data.shape) == 3:
+                with torch.no_grad():
+                    grid = sample_grid(G(fixed_noise))
+                tracker.image("samples/fixed", grid, step)
 
 
 def effective_weights(D: nn.Module) -> list[tuple[str, Tensor]]:

@@ -19,7 +19,7 @@ from wgan_cli.sweep import METRICS
 from wgan_cli.tracking import Tracker
 from wgan_cli.training.evaluation import CRITIC_TAG
 from wgan_cli.training.state import save_checkpoint
-from wgan_cli.training.tasks import LogLosses, periodic_tasks
+from wgan_cli.training.tasks import LogLosses, context, periodic_tasks
 
 # TensorBoard's W1 page: the custom-scalars charts, with smoothing off (true values at each evaluation)
 W1_VIEW = "http://localhost:6006/#custom_scalars&_smoothingWeight=0"
@@ -101,8 +101,10 @@ def loop(t: Trainer, tracker: Tracker | None, stop: StopRequests) -> dict[str, f
             save_checkpoint(t)  # the trained state is on disk first (a SIGKILL after a grace period loses none
             # of the training); the Checkpoint task writes it again after them, with their results
         for task in due:
+            for key in [k for k in results if k.startswith(task.replaces)] if task.replaces else []:
+                del results[key]
             with tracker.progress.doing(task.busy):
-                task.run(t, tracker, stats, results)
+                results.update(task.run(context(t, task.name, stats, results), tracker))
         if stopping and not last:
             barrier(t.shard)
             stop.hand_over_to_requeue()  # under submitit: requeue and exit; resumes from last.pt

@@ -18,16 +18,28 @@ from torch import Tensor, nn
 
 from wgan_cli import threads
 from wgan_cli.schema.task import TASKS, task_configs
-from wgan_cli.training.evaluation import CRITIC_TAG, eval_mode, evaluate, log_evaluation
+from wgan_cli.training.evaluation import eval_mode
 from wgan_cli.training.state import save_checkpoint
 
 if TYPE_CHECKING:
+    from wgan_cli.metrics.fid_monitor import FidMonitor
     from wgan_cli.tracking import Tracker
+    from wgan_cli.training.evaluation import Evaluator
+    from wgan_cli.training.probe import Probe
+    from wgan_cli.training.run_state import RunState
     from wgan_cli.training.trainer import Trainer
+
+QualityMet = Callable[[Mapping[str, float]], bool]  # the run's results -> whether they meet its quality bar
 
 
 class Periodic:
+    """A task of the loop: due every ``every`` generator steps and at the last one. ``run`` gets
+    the step's ``TaskContext``, logs what it measures and returns the values the run keeps (its
+    results, ``summary.json``); ``replaces``: prefixes of earlier results its values supersede."""
+
+    name = ""  # its random stream's name (``TaskContext.rng``)
     busy = ""  # what the progress bar says while the task runs ("" = nothing: it is quick)
+    replaces: tuple[str, ...] = ()
 
     def __init__(self, every: int) -> None:
         self.every = every
@@ -35,83 +47,106 @@ class Periodic:
     def due(self, step: int, last: bool, stopping: bool) -> bool:
         return last or bool(self.every and step % self.every == 0)
 
-    def run(self, t: Trainer, tracker: Tracker, stats: dict[str, Tensor], results: dict[str, float]) -> None:
+    def run(self, ctx: TaskContext, tracker: Tracker) -> dict[str, float]:
         raise NotImplementedError
 
 
 class LogLosses(Periodic):
     """The losses of the step just taken (the global batch's), and the progress bar."""
 
+    name = "losses"
 
-    def __init__(self, every: int, gap_label: str) -> None:
+    def __init__(self, every: int, gap_label: str, state: RunState) -> None:
         super().__init__(every)
-        self.gap_label = gap_label
+        self.gap_label, self.state = gap_label, state
 
-    def run(self, t, tracker, stats, results) -> None:  # noqa: ANN001 - as Periodic.run
-        values = {k: v.item() for k, v in stats.items()}
-        tracker.scalars({k: v for k, v in values.items() if k.startswith("loss/")}, t.state.step)
-        if t.state.skipped:
-            tracker.scalars({"train/skipped_updates": t.state.skipped}, t.state.step)
-        tracker.progress.update(t.state.step, {self.gap_label: values["w1/critic_batch"]})
+    def run(self, ctx: TaskContext, tracker: Tracker) -> dict[str, float]:
+        values = {k: v.item() for k, v in ctx.losses.items()}
+        tracker.scalars({k: v for k, v in values.items() if k.startswith("loss/")}, ctx.step)
+        if self.state.skipped:
+            tracker.scalars({"train/skipped_updates": self.state.skipped}, ctx.step)
+        tracker.progress.update(ctx.step, {self.gap_label: values["w1/critic_batch"]})
+        return {}
 
 
 class Evaluate(Periodic):
     """W1 against ground truth (``training/evaluation.py``); keeps the lowest ``w1/exact``."""
 
-    busy = "evaluating"
+    name, busy = "evaluation", "evaluating"
+    replaces = ("w1/", "gap/", "lipschitz/")  # a ratio logged only at some evaluations must not outlive them
 
-    def run(self, t, tracker, stats, results) -> None:  # noqa: ANN001 - as Periodic.run
-        for key in [k for k in results if k.startswith(("w1/", "gap/", "lipschitz/"))]:
-            del results[key]  # a ratio logged only at some evaluations must not outlive them
-        done = evaluate(t)
-        log_evaluation(t, tracker, done)
-        results.update(done.metrics)
-        t.state.records.keep_best("w1/exact", results["w1/exact"])
-        tracker.progress.evaluated(t.state.step, {"exact": results["w1/exact"], "floor": results["w1/noise_floor"]})
-        t.note_quality(results)
-        t.state.records.remember(t.state.step, results, (CRITIC_TAG[t.critic_is_w1], "w1/exact"))
+    def __init__(self, every: int, evaluator: Evaluator, state: RunState, quality_met: QualityMet) -> None:
+        super().__init__(every)
+        self.evaluator, self.state, self.quality_met = evaluator, state, quality_met
+
+    def run(self, ctx: TaskContext, tracker: Tracker) -> dict[str, float]:
+        done = self.evaluator.evaluate(ctx.step, ctx.sampler, ctx.critic, ctx.noise)
+        self.evaluator.log(tracker, ctx.step, done, ctx.sampler, ctx.critic, self.state.fixed_noise)
+        values, records = done.metrics, self.state.records
+        records.keep_best("w1/exact", values["w1/exact"])
+        tracker.progress.evaluated(ctx.step, {"exact": values["w1/exact"], "floor": values["w1/noise_floor"]})
+        records.note_quality(ctx.step, self.quality_met({**ctx.results, **values}))
+        records.remember(ctx.step, values, (self.evaluator.critic_tag, "w1/exact"))
+        return values
 
 
 class Fid(Periodic):
     """FID of the sampling generator, on its own random stream; the best step is ``best.pt``."""
 
-    busy = "FID"
+    name, busy = "fid", "FID"
 
-    def run(self, t, tracker, stats, results) -> None:  # noqa: ANN001 - as Periodic.run
-        fid_rng = t.fid.rng(t.state.step)  # its own stream: FID never changes training
-        with threads.during(threads.LARGE, t.threads_auto):  # Inception: every core (training is untouched)
-            scores = t.fid.evaluate(t.sampler, lambda n: t.noise(n, fid_rng))
-        tracker.scalars(scores, t.state.step)
-        results.update(scores)
-        t.note_quality(results)
-        t.state.records.remember(t.state.step, scores, (t.fid.tag,))
-        if t.state.records.keep_best(t.fid.tag, scores[t.fid.tag]):
-            save_checkpoint(t, best=True)
+    def __init__(self, every: int, monitor: FidMonitor, state: RunState, quality_met: QualityMet,
+                 save_best: Callable[[], Any], threads_auto: bool) -> None:
+        super().__init__(every)
+        self.monitor, self.state, self.quality_met = monitor, state, quality_met
+        self.save_best, self.threads_auto = save_best, threads_auto
+
+    def run(self, ctx: TaskContext, tracker: Tracker) -> dict[str, float]:
+        fid_rng = self.monitor.rng(ctx.step)  # its own stream: FID never changes training
+        with threads.during(threads.LARGE, self.threads_auto):  # Inception: every core (training is untouched)
+            scores = self.monitor.evaluate(ctx.sampler, lambda n: ctx.noise(n, fid_rng))
+        tracker.scalars(scores, ctx.step)
+        records, tag = self.state.records, self.monitor.tag
+        records.note_quality(ctx.step, self.quality_met({**ctx.results, **scores}))
+        records.remember(ctx.step, scores, (tag,))
+        if records.keep_best(tag, scores[tag]):
+            self.save_best()
+        return scores
 
 
 class MeasureWithProbe(Periodic):
     """``w1/probe``: the held-out critic's reading (``training/probe.py``), after the evaluation."""
 
-    busy = "probe"
+    name, busy = "probe", "probe"
 
-    def run(self, t, tracker, stats, results) -> None:  # noqa: ANN001 - as Periodic.run
-        values = t.probe.measure(t.data, t.sampler, t.noise)
-        if t.critic_is_w1 and "w1/critic" in results and values["w1/probe"] > 0:  # an evaluation at this step
-            values["w1/critic_probe_ratio"] = results["w1/critic"] / values["w1/probe"]
-        tracker.scalars(values, t.state.step)
-        results.update(values)
-        t.state.records.remember(t.state.step, values, ("w1/probe",))
+    def __init__(self, every: int, probe: Probe, state: RunState, critic_is_w1: bool) -> None:
+        super().__init__(every)
+        self.probe, self.state, self.critic_is_w1 = probe, state, critic_is_w1
+
+    def run(self, ctx: TaskContext, tracker: Tracker) -> dict[str, float]:
+        values = self.probe.measure(ctx.data, ctx.sampler, ctx.noise)
+        if self.critic_is_w1 and "w1/critic" in ctx.results and values["w1/probe"] > 0:  # an evaluation at this step
+            values["w1/critic_probe_ratio"] = ctx.results["w1/critic"] / values["w1/probe"]
+        tracker.scalars(values, ctx.step)
+        self.state.records.remember(ctx.step, values, ("w1/probe",))
+        return values
 
 
 class Checkpoint(Periodic):
     """``checkpoints/last.pt``: also when a signal asks the run to stop."""
 
+    name = "checkpoint"
+
+    def __init__(self, every: int, save: Callable[[], Any]) -> None:
+        super().__init__(every)
+        self.save = save
 
     def due(self, step: int, last: bool, stopping: bool) -> bool:
         return stopping or super().due(step, last, stopping)
 
-    def run(self, t, tracker, stats, results) -> None:  # noqa: ANN001 - as Periodic.run
-        save_checkpoint(t)
+    def run(self, ctx: TaskContext, tracker: Tracker) -> dict[str, float]:
+        self.save()
+        return {}
 
 
 @dataclass(frozen=True)
@@ -123,8 +158,9 @@ class TaskContext:
     ``data``: the run's data source, ``data.sample(n, generator)`` and ``data.shape``;
     ``noise(n, generator)``: latent codes for ``sampler``; ``rng``: the task's own random stream on
     ``device``, seeded by (seed, task, step), so a task never moves training's stream and a resumed
-    run draws what an uninterrupted one draws; ``results``: the values already computed at this
-    step, read-only (``w1/exact`` at an evaluation step, FID at a FID step)."""
+    run draws what an uninterrupted one draws; ``losses``: the step's training losses and the
+    critic's batch estimate ``w1/critic_batch``, tensors, read-only; ``results``: the values already
+    computed, read-only (``w1/exact`` at an evaluation step, FID at a FID step)."""
 
     step: int
     device: torch.device
@@ -133,6 +169,7 @@ class TaskContext:
     data: Any
     noise: Callable[[int, torch.Generator], Tensor]
     rng: torch.Generator
+    losses: Mapping[str, Tensor]
     results: Mapping[str, float]
 
     def draw(self, n: int) -> tuple[Tensor, Tensor]:
@@ -157,31 +194,38 @@ class Task(Periodic):
 
     def __init__(self, cfg) -> None:  # noqa: ANN001 - the task's config node
         super().__init__(cfg.every)
-        self.cfg = cfg
+        self.cfg, self.name = cfg, cfg.name
 
     def measure(self, ctx: TaskContext) -> dict[str, float]:
         raise NotImplementedError
 
-    def run(self, t, tracker, stats, results) -> None:  # noqa: ANN001 - as Periodic.run
-        rng = torch.Generator(t.device).manual_seed(task_seed(t.cfg.seed, self.cfg.name, t.state.step))
-        ctx = TaskContext(step=t.state.step, device=t.device, sampler=t.sampler, critic=t.nets.D, data=t.data, noise=t.noise,
-                          rng=rng, results=MappingProxyType(dict(results)))
+    def run(self, ctx: TaskContext, tracker: Tracker) -> dict[str, float]:
         values = {k: float(v) for k, v in self.measure(ctx).items()}
-        tracker.scalars(values, t.state.step)
-        results.update(values)
+        tracker.scalars(values, ctx.step)
+        return values
 
 
 __all__ = ["TASKS", "Periodic", "Task", "TaskContext", "periodic_tasks"]
 
 
+def context(t: Trainer, name: str, losses: Mapping[str, Tensor], results: Mapping[str, float]) -> TaskContext:
+    """The context of task ``name`` at the trainer's step: its own stream seeded by (seed, name, step)."""
+    step = t.state.step
+    rng = torch.Generator(t.device).manual_seed(task_seed(t.cfg.seed, name, step))
+    return TaskContext(step=step, device=t.device, sampler=t.sampler, critic=t.nets.D, data=t.data, noise=t.noise,
+                       rng=rng, losses=MappingProxyType(losses), results=MappingProxyType(dict(results)))
+
+
 def periodic_tasks(t: Trainer, gap_label: str) -> list[Periodic]:
-    """The run's tasks, in the order they run within a step."""
-    cfg = t.cfg
-    tasks: list[Periodic] = [LogLosses(cfg.log_every, gap_label), Evaluate(cfg.eval.every)]
+    """The run's tasks, in the order they run within a step, each given what it reads and keeps."""
+    cfg, state = t.cfg, t.state
+    tasks: list[Periodic] = [LogLosses(cfg.log_every, gap_label, state),
+                             Evaluate(cfg.eval.every, t.evaluator, state, t.quality_met)]
     if t.probe is not None:
-        tasks.append(MeasureWithProbe(cfg.probe.every))
+        tasks.append(MeasureWithProbe(cfg.probe.every, t.probe, state, t.critic_is_w1))
     if t.fid is not None:
-        tasks.append(Fid(cfg.fid.every))
+        tasks.append(Fid(cfg.fid.every, t.fid, state, t.quality_met, lambda: save_checkpoint(t, best=True),
+                         t.threads_auto))
     tasks.extend(TASKS.build(node) for node in task_configs(cfg))
-    tasks.append(Checkpoint(cfg.checkpoint.every))
+    tasks.append(Checkpoint(cfg.checkpoint.every, lambda: save_checkpoint(t)))
     return tasks

@@ -12,7 +12,7 @@ import os
 import random
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -32,7 +32,8 @@ from wgan_cli.model import MODELS
 from wgan_cli.nan_guard import LossWatch
 from wgan_cli.resume import starting_checkpoint
 from wgan_cli.rundir import RunDir
-from wgan_cli.training import evaluation, loop, quality, state
+from wgan_cli.training import loop, quality, state
+from wgan_cli.training.evaluation import Evaluator
 from wgan_cli.training.components import Diverged, check_shardable, update_ema, value
 from wgan_cli.training.probe import Probe
 from wgan_cli.training.run_state import Networks, RunState
@@ -104,7 +105,7 @@ class Trainer:
         self.updates.graphed = self.graph_off is None
         self.make_capturable()
         self.changed_on_resume: list[str] = []  # "key old -> new" for each key this resume changed
-        self.floor: tuple[float, float] | None = None  # the noise floor at eval.n: mean and sd, computed once
+        self.evaluator = Evaluator(cfg, self.data, strategy, self.critic_is_w1, self.device)
         self.probe = self.make_probe()
         with threads.during(threads.LARGE, self.threads_auto):  # the reference statistics: Inception
             self.fid = FidMonitor(cfg, self.data, self.device) if cfg.fid.every and self.shard.is_main else None
@@ -147,10 +148,9 @@ class Trainer:
     def fid_tag(self) -> str | None:
         return self.fid.tag if self.fid is not None else None
 
-    def note_quality(self, results: dict[str, float]) -> None:
-        """Record the first evaluation that meets the quality bar."""
-        self.state.records.note_quality(self.state.step,
-                                        quality.met(results, self.cfg, len(self.data.shape) == 1, self.fid_tag))
+    def quality_met(self, results: Mapping[str, float]) -> bool:
+        """Whether ``results`` meet the run's quality bar (``training/quality.py``)."""
+        return quality.met(results, self.cfg, len(self.data.shape) == 1, self.fid_tag)
 
     def why_no_graph(self) -> str | None:
         """Why the generator steps run eagerly, or None when they replay as a CUDA graph."""
@@ -214,7 +214,8 @@ class Trainer:
         raise Diverged(f"step {step}: {values}; stopped (train.on_nan=stop; skip drops such updates); {kept}")
 
     def evaluate(self) -> dict[str, float]:
-        return evaluation.evaluate(self).metrics
+        """The evaluation's metrics at the current step (``training/evaluation.py``), nothing logged."""
+        return self.evaluator.evaluate(self.state.step, self.sampler, self.nets.D, self.noise).metrics
 
     def state_dict(self) -> dict[str, Any]:
         return state.state_dict(self)
