@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import wgan_cli.train  # registers every component and schema; composes configs
@@ -20,6 +21,7 @@ import wgan_cli.train  # registers every component and schema; composes configs
 CLI = str(Path(sys.executable).with_name("wgan-cli"))  # the installed entry point, beside this python
 if not Path(CLI).exists():
     CLI = shutil.which("wgan-cli") or CLI  # a python without the project installed (a lent GPU machine)
+ROOT = Path(__file__).resolve().parents[1]  # the repository
 FAST = ["model.width=32", "batch_size=32", "eval.n=64", "log_every=1"]
 
 
@@ -88,3 +90,44 @@ def write_cifar10(root: Path, per_batch: int = 4) -> np.ndarray:
     (folder / "test_batch").write_bytes(pickle.dumps({"data": data[:2], "labels": [0, 0]}))
     (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [f"c{i}" for i in range(10)]}))
     return data.reshape(-1, 3, 32, 32)
+
+
+# GP (randomness in the penalty), EMA, linear decay: every piece of state a resume must restore
+STATEFUL_RUN = ["critic=gp", "ema.decay=0.9", "optim.decay=linear", "model.width=32", "batch_size=32",
+       "eval.every=25", "eval.n=64", "log_every=1", "checkpoint.every=10"]
+
+
+def tensors(state, prefix: str = ""):  # noqa: ANN001, ANN201
+    """Every tensor in a (nested) checkpoint, by path."""
+    if isinstance(state, torch.Tensor):
+        yield prefix, state
+    elif isinstance(state, dict):
+        for k, v in state.items():
+            yield from tensors(v, f"{prefix}/{k}")
+    elif isinstance(state, (list, tuple)):
+        for i, v in enumerate(state):
+            yield from tensors(v, f"{prefix}/{i}")
+
+
+def start(run_dir: Path, *overrides: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    return subprocess.Popen([CLI, "train", *overrides, f"hydra.run.dir={run_dir}"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(path: Path, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+
+
+def png_folder(folder: Path, n: int = 40) -> Path:
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    return folder

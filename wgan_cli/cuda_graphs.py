@@ -3,12 +3,12 @@
 A generator step of the small models is launch-bound on a GPU: hundreds of kernels of a few
 microseconds each, every one launched from Python. Captured once, the whole step (n_critic critic
 updates and the generator update) replays as a single launch. What capture needs, the trainer
-provides: no host synchronization inside a step (tests/test_cuda.py), static shapes, data drawn on
+provides: no host synchronization inside a step (tests/test_cuda_graphs.py), static shapes, data drawn on
 the device, optimizers with ``capturable=True`` whose learning rates are device tensors (the
 schedulers ``fill_`` them), and the training ``torch.Generator`` registered with the graph, so each
 replay draws fresh numbers and advances its offset exactly as the eager step would.
 
-On an H100 (tests/test_cuda.py): replays equal eager steps to float32 rounding under
+On an H100 (tests/test_cuda_graphs.py): replays equal eager steps to float32 rounding under
 deterministic kernels, with no host synchronization; 8.5x-10x the reference loop on the toy GP,
 where eager steps gave 1.16x (README, Measured).
 """

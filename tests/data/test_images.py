@@ -3,6 +3,7 @@ models, the losses, and the presets."""
 
 from __future__ import annotations
 
+import logging
 import pickle
 import struct
 from pathlib import Path
@@ -24,7 +25,7 @@ from wgan_cli.loss import LOSSES
 from wgan_cli.model import MODELS
 from wgan_cli.training import Trainer
 
-from helpers import compose_config, event_accumulator, run_cli
+from helpers import ROOT, compose_config, event_accumulator, run_cli
 
 CPU = torch.device("cpu")
 
@@ -313,7 +314,7 @@ PRESETS = ["wgan_clip_cifar10_cnn", "wgan_gp_cifar10_cnn", "sngan_cifar10_cnn",
 
 
 def test_every_preset_file_is_tested():
-    folder = Path(__file__).parents[1] / "configs" / "experiment"
+    folder = ROOT / "configs" / "experiment"
     assert sorted(p.stem for p in folder.glob("*.yaml")) == sorted(PRESETS)
 
 
@@ -407,3 +408,15 @@ def test_a_process_holding_a_streamed_folder_exits_promptly(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "(4, 3, 8, 8)", done.stderr
+
+
+def test_a_dataset_of_a_few_images_is_accepted_with_a_warning(tmp_path, caplog):
+    from PIL import Image
+
+    from wgan_cli.data import DATASETS
+
+    Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(tmp_path / "only.png")
+    caplog.set_level(logging.WARNING)
+    cfg = compose_config("data=image_folder", f"data.path={tmp_path}", "data.size=8").data
+    source = DATASETS.build(cfg, torch.device("cpu"))
+    assert len(source.images) == 1 and "only 1 image(s)" in caplog.text and "memorization" in caplog.text

@@ -13,7 +13,7 @@ import ot
 import pytest
 import torch
 
-from helpers import FAST, compose_config, event_accumulator, run_cli, scalars
+from helpers import FAST, ROOT, compose_config, event_accumulator, run_cli, scalars
 from wgan_cli.critic import STRATEGIES
 from wgan_cli.metrics import w1
 from wgan_cli.metrics.lipschitz import empirical_lipschitz, spectral_bound
@@ -168,7 +168,7 @@ def test_training_logs_the_diagnostics(tmp_path):
 
 
 def load_script():  # noqa: ANN201
-    path = Path(__file__).parents[1] / "scripts" / "disjoint_supports.py"
+    path = ROOT / "scripts" / "disjoint_supports.py"
     spec = importlib.util.spec_from_file_location("disjoint_supports", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
