@@ -3,6 +3,7 @@ layers below its own, checked by import-linter over every import, those inside f
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -38,3 +39,28 @@ def test_an_upward_import_inside_a_function_breaks_the_layers(tmp_path, module, 
         f.write(f"\n\ndef _planted():  # noqa: ANN202\n    {planted}\n")
     result = lint_imports(tmp_path)
     assert result.returncode == 1 and message in result.stdout, result.stdout[-3000:]
+
+
+def unmarked_imports_inside_functions(package: Path) -> list[str]:
+    """``path:line`` of every import inside a function that does not say why it waits (``# lazy:``)."""
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        source = path.read_text()
+        lines = source.splitlines()
+        functions = [f for f in ast.walk(ast.parse(source)) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        imports = {node.lineno: node for f in functions for node in ast.walk(f) if isinstance(node, (ast.Import, ast.ImportFrom))}
+        for line, node in sorted(imports.items()):
+            if "# lazy:" not in "\n".join(lines[line - 1:node.end_lineno]):
+                found.append(f"{path.relative_to(package.parent)}:{line}")
+    return found
+
+
+def test_an_import_inside_a_function_says_what_it_keeps_out_of_start_up(tmp_path):
+    """Imports wait inside functions only to keep torch (or another heavy library) out of the
+    start-up of the torch-free commands (tests/test_surface.py runs those with torch unimportable);
+    each says so. A plain one inside a function is found."""
+    assert unmarked_imports_inside_functions(ROOT / "wgan_cli") == []
+    shutil.copytree(ROOT / "wgan_cli", tmp_path / "wgan_cli", ignore=shutil.ignore_patterns("__pycache__"))
+    with open(tmp_path / "wgan_cli" / "paths.py", "a") as f:
+        f.write("\n\ndef _planted():  # noqa: ANN202\n    import json\n")
+    assert unmarked_imports_inside_functions(tmp_path / "wgan_cli") == [f"wgan_cli/paths.py:{len((tmp_path / 'wgan_cli' / 'paths.py').read_text().splitlines())}"]

@@ -13,8 +13,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from omegaconf import OmegaConf
 
 from wgan_cli.errors import UserError, write_failed
+from wgan_cli.model import MODELS
 from wgan_cli.rundir import RunDir
 
 
@@ -132,10 +134,6 @@ def sampler_name(state: dict[str, Any]) -> str:
 
 def generator_from_checkpoint(state: dict[str, Any], device: str | torch.device = "cpu") -> tuple[torch.nn.Module, int]:
     """The generator to sample from (``samples_from_ema``) and its noise size, in eval mode."""
-    from omegaconf import OmegaConf
-
-    from wgan_cli.model import MODELS
-
     cfg = OmegaConf.create(state["config"])
     generator, _ = MODELS.build(cfg.model, tuple(state["data_shape"]))
     weights = state["generator"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 from importlib import import_module
+from importlib.metadata import version
 
 from wgan_cli import __version__
 
@@ -68,7 +69,7 @@ def _complete(args: list[str]) -> None:
         print(" ".join(n for n in SUBCOMMANDS if n.startswith(prefix)))
         return
     if querying and words[1] in SUBCOMMANDS and words[1] != "train":
-        from wgan_cli.completion import complete
+        from wgan_cli.completion import complete  # lazy: keeps torch out of start-up
 
         current = "" if line.endswith(" ") else words[-1]
         before = words[2:] if line.endswith(" ") else words[2:-1]
@@ -82,8 +83,6 @@ def _complete(args: list[str]) -> None:
 
 
 def _version() -> str:
-    from importlib.metadata import version
-
     return f"wgan-cli {__version__} (Hydra {version('hydra-core')})"
 
 

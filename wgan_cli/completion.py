@@ -17,18 +17,18 @@ from importlib import import_module
 def _values(command: str, flag: str) -> list[str] | None:
     """The fixed values of ``flag`` (None: the flag takes a free value, e.g. a number or a path)."""
     if flag == "--device":
-        from wgan_cli.config import DEVICES
+        from wgan_cli.config import DEVICES  # lazy: keeps torch out of start-up
 
         return list(DEVICES)
     if flag == "--threads":
         return ["auto"]  # or a number
     if command == "w1" and flag == "--method":
-        from wgan_cli.commands.w1 import METHODS
+        from wgan_cli.commands.w1 import METHODS  # lazy: keeps torch out of start-up
 
         return [*METHODS, "all"]
     if command == "w1" and flag == "--critic":
-        from wgan_cli.plugins import load_plugins
-        from wgan_cli.schema.critic import STRATEGIES
+        from wgan_cli.plugins import load_plugins  # lazy: keeps torch out of start-up
+        from wgan_cli.schema.critic import STRATEGIES  # lazy: keeps torch out of start-up
 
         load_plugins()
         return [n for n in STRATEGIES.names() if STRATEGIES.schema(n).has_network]  # a critic to fit
@@ -37,7 +37,7 @@ def _values(command: str, flag: str) -> list[str] | None:
 
 def dataset_specs() -> list[str]:
     """``fid``'s dataset sources: each image dataset that needs no path, alone and with its splits."""
-    from wgan_cli.schema.data import DATASETS, TorchvisionConfig
+    from wgan_cli.schema.data import DATASETS, TorchvisionConfig  # lazy: keeps torch out of start-up
 
     specs = []
     for name in DATASETS.names():

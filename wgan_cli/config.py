@@ -12,6 +12,7 @@ OmegaConf cannot.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Dict, List, Optional
@@ -161,8 +162,6 @@ def require(condition: bool, key: str, value: Any, rule: str) -> None:
 def unknown_key(key: str, candidates: dict[str, str], listed: bool = False) -> ConfigError:
     """``KEY: no such key; did you mean CLOSEST?``, from ``candidates`` (last part -> full key);
     without a close one, the node's few keys where ``listed``, else where to find every key."""
-    import difflib
-
     close = difflib.get_close_matches(key.rpartition(".")[2], list(candidates), n=1, cutoff=0.6)
     if close:
         hint = f"; did you mean {candidates[close[0]]}?"

@@ -30,7 +30,7 @@ def _group_exists() -> bool:
     """Whether this process is in a process group (none can exist before torch is imported)."""
     if "torch.distributed" not in sys.modules:
         return False
-    import torch.distributed as dist
+    import torch.distributed as dist  # lazy: keeps torch out of start-up
 
     return dist.is_available() and dist.is_initialized()
 
@@ -64,7 +64,7 @@ def launched() -> bool:
 
 def current_shard() -> Shard:
     if _group_exists():
-        import torch.distributed as dist
+        import torch.distributed as dist  # lazy: keeps torch out of start-up
 
         return Shard(dist.get_rank(), dist.get_world_size())
     return WHOLE
@@ -77,7 +77,7 @@ def setup(args: list[str]) -> list[str]:
     if any(a in ("-m", "--multirun") for a in args):
         raise UserError("torchrun runs one training run over several processes; a sweep (-m) cannot run under "
                         "it: start one torchrun per configuration")
-    import torch.distributed as dist
+    import torch.distributed as dist  # lazy: keeps torch out of start-up
 
     join_group()
     run_dir = [time.strftime("outputs/%Y-%m-%d/%H-%M-%S")]
@@ -91,8 +91,8 @@ def setup(args: list[str]) -> list[str]:
 def join_group() -> None:
     """Join the process group that torchrun's variables describe (MASTER_ADDR, MASTER_PORT, RANK,
     WORLD_SIZE, LOCAL_RANK); on CUDA this process takes GPU LOCAL_RANK."""
-    import torch
-    import torch.distributed as dist
+    import torch  # lazy: keeps torch out of start-up
+    import torch.distributed as dist  # lazy: keeps torch out of start-up
 
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if torch.cuda.is_available():
@@ -108,7 +108,7 @@ def join_submitit_tasks() -> bool:
     LOCAL_RANK. Returns whether this process joined a group (then ``teardown`` at the job's end)."""
     if not os.environ.get("SUBMITIT_EXECUTOR") or launched() or _group_exists():
         return False
-    import submitit
+    import submitit  # lazy: keeps submitit out of start-up
 
     if submitit.JobEnvironment().num_tasks == 1:
         return False
@@ -132,7 +132,7 @@ def leaving_group() -> Iterator[None]:
 def teardown(wait: bool = False) -> None:
     """Leave the process group; ``wait``: after every rank got here (the run ended normally)."""
     if _group_exists():
-        import torch.distributed as dist
+        import torch.distributed as dist  # lazy: keeps torch out of start-up
 
         if wait:
             dist.barrier()
@@ -144,9 +144,9 @@ def wrap(module: nn.Module, shard: Shard, device: torch.device) -> nn.Module:
     BatchNorm layers (in place) then normalize over the global batch (``sync_batch_norm``)."""
     if shard.world == 1 or not any(p.requires_grad for p in module.parameters()):
         return module
-    from torch.nn.parallel import DistributedDataParallel
+    from torch.nn.parallel import DistributedDataParallel  # lazy: keeps torch out of start-up
 
-    from wgan_cli.sync_batch_norm import sync_batch_norm
+    from wgan_cli.sync_batch_norm import sync_batch_norm  # lazy: keeps torch out of start-up
 
     sync_batch_norm(module)
 
@@ -157,8 +157,8 @@ def mean_over_ranks(values: dict[str, Tensor], shard: Shard) -> dict[str, Tensor
     """Each value averaged over the ranks (the logged losses are then the global batch's)."""
     if shard.world == 1 or not values:
         return values
-    import torch
-    import torch.distributed as dist
+    import torch  # lazy: keeps torch out of start-up
+    import torch.distributed as dist  # lazy: keeps torch out of start-up
 
     stacked = torch.stack([v.float() for v in values.values()])
     dist.all_reduce(stacked)
@@ -169,8 +169,8 @@ def any_rank(flag: bool, shard: Shard, device: torch.device) -> bool:
     """True on every rank when it is true on one (all ranks stop at the same step)."""
     if shard.world == 1:
         return flag
-    import torch
-    import torch.distributed as dist
+    import torch  # lazy: keeps torch out of start-up
+    import torch.distributed as dist  # lazy: keeps torch out of start-up
 
     t = torch.tensor([1.0 if flag else 0.0], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
@@ -181,6 +181,6 @@ def barrier(shard: Shard) -> None:
     """Wait for every rank: before the group is torn down, so that no rank leaves while rank 0
     still evaluates and saves (gloo aborts a process whose peer vanished mid-connection)."""
     if shard.world > 1:
-        import torch.distributed as dist
+        import torch.distributed as dist  # lazy: keeps torch out of start-up
 
         dist.barrier()

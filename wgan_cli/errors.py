@@ -3,6 +3,7 @@ prints them). A leaf: it imports nothing of the package."""
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 EXIT_USAGE = 2  # bad config or bad input, as argparse does
@@ -47,8 +48,6 @@ def out_of_memory(ex: BaseException) -> OutOfMemory | None:
 
 def write_failed(ex: OSError, path: Any, consequence: str = "") -> WriteError:
     """``no space left on device writing PATH; CONSEQUENCE`` (or the OS's own words for other errors)."""
-    import errno
-
     what = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
             errno.EROFS: "read-only file system"}.get(ex.errno, ex.strerror or str(ex))
     return WriteError(f"{what} writing {path}" + (f"; {consequence}" if consequence else ""))

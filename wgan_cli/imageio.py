@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageOps
 
 from wgan_cli.errors import DataError
 
@@ -22,8 +23,6 @@ def decode_rgb(file: Path) -> np.ndarray:
     16-bit and 32-bit grayscale scaled to 8 bits (v / 257 for 16-bit, not clipped at 255); palette,
     CMYK, bilevel and grayscale converted to RGB; transparency composited on white, as a page shows
     it. A file Pillow cannot decode is a one-line ``DataError``."""
-    from PIL import Image, ImageOps
-
     try:
         with Image.open(file) as opened:
             return np.array(_viewed_rgb(ImageOps.exif_transpose(opened)), dtype=np.uint8)
@@ -32,8 +31,6 @@ def decode_rgb(file: Path) -> np.ndarray:
 
 
 def _viewed_rgb(image):  # noqa: ANN001, ANN202 - PIL.Image -> PIL.Image in mode RGB
-    from PIL import Image
-
     if image.mode.startswith("I") or image.mode == "F":  # I;16, I;16B, I (16- or 32-bit), F
         values = np.asarray(image, dtype=np.float64)
         top = 65535.0 if image.mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0

@@ -11,6 +11,7 @@ requeues the job; the requeued job resumes from ``last.pt`` in the same run dir 
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import sys
@@ -22,7 +23,6 @@ from pathlib import Path
 from types import FrameType
 
 from wgan_cli.errors import UserError
-
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR2)
 ONE_DELIVERY_S = 1.0  # the same signal again within this time is the same request, not a second one
@@ -103,8 +103,6 @@ def forward_to_pool_workers() -> None:
     the whole group reaches them once (``ONE_DELIVERY_S``). A second signal kills the workers and
     exits at once. At exit, the pool is shut down (waiting for the workers' saves): no idle worker
     outlives the sweep."""
-    import atexit
-
     def forward(signum: int, frame: FrameType | None) -> None:
         workers = pool_workers()
         name = signal.Signals(signum).name

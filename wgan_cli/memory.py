@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Callable
 
+import torch
+
 from wgan_cli.errors import UserError
 
 GiB = 2**30
@@ -55,8 +57,6 @@ def host_available() -> int:
 
 def device_available(device) -> int:  # noqa: ANN001 - a torch.device
     if getattr(device, "type", "cpu") == "cuda":
-        import torch
-
         free, _ = torch.cuda.mem_get_info(device)
         return free
     return host_available()
@@ -92,8 +92,6 @@ def largest_square(bytes_per_pair: int, available: int) -> int:
 def activations_per_sample(net, shape: tuple[int, ...]) -> int:  # noqa: ANN001 - an nn.Module
     """Output elements of every leaf module for one input of ``shape`` (a forward pass on two zero
     inputs in eval mode, under no_grad: no state of the net changes)."""
-    import torch
-
     count = [0]
     hooks = [m.register_forward_hook(lambda m, i, o: count.__setitem__(0, count[0] + o.numel()))
              for m in net.modules() if not list(m.children())]

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+from wgan_cli.errors import UserError, write_failed
 
 
 def cache_dir(*parts: str) -> Path:
@@ -17,10 +21,6 @@ def check_writable(path: Path, flag: str, folder: bool = False) -> None:
     """Refuse, before any work, an output that cannot be written: ``path`` is a file to create (or
     with ``folder``, a folder to create and fill). Tried for real, with a temporary file where it
     would go: permission bits, read-only mounts and pseudo file systems all answer the same way."""
-    import tempfile
-
-    from wgan_cli.errors import UserError
-
     path = Path(path).expanduser()
     target = path if folder else path.parent
     existing = target
@@ -45,8 +45,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 def check_new(path: Path, flag: str, force: bool, folder: bool = False) -> None:
     """Refuse, before any work, to replace what the user has: an existing file, or a folder that
     holds images, unless ``--force``."""
-    from wgan_cli.errors import UserError
-
     path = Path(path).expanduser()
     if force:
         return
@@ -70,10 +68,6 @@ def written_atomically(path: Path) -> Iterator[Path]:
     A failed write (a full disk) removes the temporary file, leaves ``path`` as it was and raises
     one line. A folder (``path`` without a suffix) is filled first, then moved in: replacing our
     own ``NNNNNN.png`` names in an existing folder, keeping everything else."""
-    import shutil
-
-    from wgan_cli.errors import write_failed
-
     path = Path(path).expanduser()
     tmp = temporary_name(path)
     kept = f"the previous {'folder' if path.is_dir() else 'file'} is intact" if path.exists() else "nothing was written"

@@ -52,7 +52,7 @@ def sample_grid(images: Tensor, nrow: int = 8) -> Tensor:
     """Images in [-1, 1], [N, C, H, W] -> one [C', H', W'] grid in [0, 1] (torchvision's make_grid),
     upscaled by an integer factor (nearest neighbour: pixels stay sharp squares) to at least
     ``GRID_MIN_SIDE`` pixels a side, so that 16-pixel digits are readable on the card."""
-    from torchvision.utils import make_grid
+    from torchvision.utils import make_grid  # lazy: torchvision loads only where it is used
 
     grid = make_grid(images.detach().float().cpu(), nrow=nrow, normalize=True, value_range=(-1, 1), padding=2)
     factor = max(1, -(-GRID_MIN_SIDE // max(grid.shape[-2:])))

@@ -14,6 +14,7 @@ module's ``configs/<group>/<option>.yaml`` files to the config groups, as if the
 from __future__ import annotations
 
 import re
+from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
 
@@ -28,8 +29,6 @@ def load_plugins() -> list[str]:
     global _loaded
     if _loaded is not None:
         return _loaded
-    from importlib.metadata import entry_points
-
     _loaded = []
     for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         try:
@@ -44,8 +43,8 @@ def load_plugins() -> list[str]:
 def register_configs(module: ModuleType) -> list[str]:
     """Store ``<module folder>/configs/<group>/<option>.yaml`` in Hydra's ConfigStore as the
     option ``<option>`` of ``<group>`` (its ``# @package`` header kept). Returns ``group/option``s."""
-    from hydra.core.config_store import ConfigStore
-    from omegaconf import OmegaConf
+    from hydra.core.config_store import ConfigStore  # lazy: keeps hydra out of start-up
+    from omegaconf import OmegaConf  # lazy: keeps omegaconf out of start-up
 
     folder = Path(module.__file__).parent / "configs"
     stored = []

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from typing import Callable
 
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
+
 
 def rss_mb() -> float:
     """This process's resident memory in MiB (Linux)."""
@@ -17,9 +20,6 @@ def count_flops(fn: Callable[[], object]) -> float:
     convolutions, forward, backward and double backward. Its ``FlopCounterMode`` cannot follow
     ``autograd.grad`` (its module tracker raises), so the formulas are applied from a plain
     dispatch mode."""
-    from torch.utils._python_dispatch import TorchDispatchMode
-    from torch.utils.flop_counter import flop_registry
-
     class Count(TorchDispatchMode):
         total = 0
 

@@ -14,9 +14,12 @@ plugin may do the same, or ``register`` schema and implementation in one go.
 
 from __future__ import annotations
 
+import dataclasses
+from importlib import import_module
 from typing import Any, Callable, Generic, TypeVar
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
 
 from wgan_cli.errors import ConfigError
 
@@ -43,8 +46,6 @@ class Registry(Generic[T]):
             return
         if name in self._schemas:
             raise ValueError(f"{self.group} {name!r} is declared twice with different schemas")
-        from omegaconf import OmegaConf
-
         self._schemas[name] = schema
         node = OmegaConf.structured(schema)
         node.name = name  # the option's name is its ``name`` key: written once, here
@@ -69,8 +70,6 @@ class Registry(Generic[T]):
 
     def config(self, name: str, **values: Any) -> Any:
         """The config node of option ``name``: its schema's defaults, ``values`` on top."""
-        from omegaconf import OmegaConf
-
         return OmegaConf.merge(OmegaConf.structured(self.schema(name)), {"name": name, **values})
 
     def names(self) -> list[str]:
@@ -84,8 +83,6 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         if name not in self._entries and name in self._modules:
-            from importlib import import_module
-
             import_module(self._modules[name])
             if name not in self._entries:
                 raise ValueError(f"{self._modules[name]} does not register {self.group} {name!r}")
@@ -104,10 +101,6 @@ class Registry(Generic[T]):
 
     def check(self, cfg: Any) -> None:
         """The range checks of ``cfg``'s schema (its dataclass's ``check`` method), if any."""
-        import dataclasses
-
-        from omegaconf import OmegaConf
-
         schema = self._schemas.get(cfg.name)
         if schema is None or not hasattr(schema, "check"):
             return

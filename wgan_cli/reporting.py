@@ -13,6 +13,11 @@ import re
 import sys
 from typing import Any, Callable
 
+import hydra._internal.hydra as hydra_mod
+import hydra._internal.utils as utils_mod
+from hydra.errors import HydraException, MissingConfigException
+from omegaconf.errors import OmegaConfBaseException
+
 from wgan_cli.errors import EXIT_FAILURE, EXIT_USAGE
 from wgan_cli.validation import no_such_key
 
@@ -27,8 +32,6 @@ PLUGIN_EXTRAS = {
 
 def one_line(ex: BaseException) -> str:
     """Condense Hydra / OmegaConf / our own exception messages into one readable line."""
-    from hydra.errors import MissingConfigException
-
     if isinstance(ex, MissingConfigException) and ex.missing_cfg_file in PLUGIN_EXTRAS:
         group, _, option = ex.missing_cfg_file.rpartition("/")
         return (f"{group}={option} comes from a Hydra plugin that is not installed: "
@@ -72,9 +75,6 @@ def report(ex: BaseException) -> None:
 
 
 def is_config_error(ex: BaseException) -> bool:
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
     return isinstance(ex, (HydraException, OmegaConfBaseException))
 
 
@@ -99,8 +99,5 @@ def install_one_line_errors() -> None:
     call time, so replacing it in both modules that use it is enough (tested in
     tests/test_cli.py against the installed Hydra).
     """
-    import hydra._internal.hydra as hydra_mod
-    import hydra._internal.utils as utils_mod
-
     utils_mod.run_and_report = run_and_report
     hydra_mod.run_and_report = run_and_report

@@ -9,6 +9,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from wgan_cli.checkpoint import resolve_checkpoint, restore_record
 from wgan_cli.errors import ConfigError, UserError
 from wgan_cli.rundir import RunDir
 
@@ -22,8 +23,6 @@ SCHEDULE_KEYS = ("optim.lr_g", "optim.lr_d", "optim.betas", "optim.decay", "step
 
 
 def starting_checkpoint(cfg: Any, run_dir: Path) -> Path | None:
-    from wgan_cli.checkpoint import resolve_checkpoint, restore_record
-
     last = RunDir(run_dir).last
     if last.exists() and not last.is_file():  # not "no checkpoint": a restart would hide the run's curves
         raise UserError(f"{last} exists but is not a file; move it away to start the run over, or choose "

@@ -13,7 +13,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from wgan_cli.rundir import SUMMARY, RunDir
@@ -56,8 +59,6 @@ CHOSEN = {"critic": "critic option", "optim": "optim recipe"}  # group -> column
 def chosen() -> dict[str, str]:
     """The options chosen by name where the config does not say it: ``critic=sn_ttur`` composes
     ``critic.name: sn``, and ``optim.name: adam`` does not say which recipe (``optim=ttur``)."""
-    from hydra.core.hydra_config import HydraConfig
-
     try:
         choices = HydraConfig.get().runtime.choices
     except ValueError:  # not under Hydra (tests, benchmarks)
@@ -82,11 +83,11 @@ def domain(key: str, value: Any):  # noqa: ANN201 - an hparams Domain, or None
     (learning rates, decays) are left undeclared (float). Integers (sizes, counts, seeds) are
     written as text (``shown``): TensorBoard's HParams has no integer type and draws every number
     with decimals (``128.00``); as text, each sweep value is one discrete choice."""
-    from tensorboard.plugins.hparams import summary_v2 as hp
+    from tensorboard.plugins.hparams import summary_v2 as hp  # lazy: keeps tensorboard out of start-up
 
     group, _, leaf = key.partition(".")
     if leaf == "name" and group in ("data", "model", "critic", "loss"):
-        import wgan_cli.schema as schema
+        import wgan_cli.schema as schema  # lazy: keeps torch out of start-up
 
         registry = {"data": schema.data.DATASETS, "model": schema.model.MODELS, "critic": schema.critic.STRATEGIES,
                     "loss": schema.loss.LOSSES}[group]
@@ -94,7 +95,7 @@ def domain(key: str, value: Any):  # noqa: ANN201 - an hparams Domain, or None
     if isinstance(value, bool):
         return hp.Discrete([False, True])
     if key == "optim.name":
-        from wgan_cli.config import OptimizerName
+        from wgan_cli.config import OptimizerName  # lazy: keeps torch out of start-up
 
         return hp.Discrete([o.value for o in OptimizerName])
     return None
@@ -116,8 +117,8 @@ def write_hparams(writer, cfg: DictConfig, metric_tags: list[str]) -> None:  # n
     """The HParams experiment and this run's session, in the run's own event file (not
     ``add_hparams``, which writes a separate timestamped run). In a sweep, the columns it varies
     are marked ``differs``: TensorBoard lists them first and shows them checked (its first five)."""
-    from tensorboard.plugins.hparams import plugin_data_pb2
-    from tensorboard.plugins.hparams import summary_v2 as hp
+    from tensorboard.plugins.hparams import plugin_data_pb2  # lazy: keeps tensorboard out of start-up
+    from tensorboard.plugins.hparams import summary_v2 as hp  # lazy: keeps tensorboard out of start-up
 
     values = {k: shown(v) for k, v in hparams(cfg).items()}
     swept = swept_keys()
@@ -136,8 +137,6 @@ def sweep_overrides(sweep_dir: Path) -> list:
     """The overrides a multirun's command line gave (its ``multirun.yaml``), parsed by Hydra: each
     says whether it sweeps (``is_sweep_override``) and over which values. Raises where there is
     no such file or it does not parse."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     task = OmegaConf.load(Path(sweep_dir) / "multirun.yaml").hydra.overrides.task
     return OverridesParser.create().parse_overrides(list(task))
 
@@ -145,9 +144,6 @@ def sweep_overrides(sweep_dir: Path) -> list:
 def swept_keys() -> set[str]:
     """The keys a multirun sweeps (``seed=0,1``, ``critic=clip,gp``), from the sweep's
     ``multirun.yaml``; empty for a single run or where it cannot be read."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
     try:
         hydra_cfg = HydraConfig.get()
     except ValueError:  # not under Hydra (tests, benchmarks)
@@ -163,8 +159,6 @@ def swept_keys() -> set[str]:
 def differing_overrides() -> tuple[list[str], list[str]]:
     """The run's command-line overrides (``hydra.*`` left out), and those among them that a sweep
     varies (``critic=gp``, ``seed=1``; empty outside a sweep)."""
-    from hydra.core.hydra_config import HydraConfig
-
     try:
         overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith("hydra.")]
     except ValueError:  # not under Hydra (tests, benchmarks)
@@ -208,7 +202,7 @@ class SweepStatus(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if "joblib" in str(config.hydra.launcher.get("_target_", "")):  # jobs in worker processes
-            from wgan_cli.interrupts import forward_to_pool_workers
+            from wgan_cli.interrupts import forward_to_pool_workers  # lazy: keeps torch out of start-up
 
             forward_to_pool_workers()
 

@@ -13,13 +13,13 @@ from typing import Any
 import numpy as np
 
 from wgan_cli.errors import UserError
-from wgan_cli.rundir import RunDir
+from wgan_cli.rundir import RunDir, RunDirLock
 
 POOLED = ("seed",)  # overrides averaged over rather than grouped by
 
 
 def job_dirs(sweep: Path) -> list[Path]:
-    from wgan_cli.sweep import job_number
+    from wgan_cli.sweep import job_number  # lazy: keeps torch out of start-up
 
     if not sweep.is_dir():
         raise UserError(f"{sweep}: no such folder")
@@ -31,7 +31,7 @@ def job_dirs(sweep: Path) -> list[Path]:
 
 
 def overrides_of(job: Path) -> dict[str, str]:
-    from omegaconf import OmegaConf
+    from omegaconf import OmegaConf  # lazy: keeps omegaconf out of start-up
 
     items = OmegaConf.to_container(OmegaConf.load(RunDir(job).hydra / "overrides.yaml"))
     return dict(item.split("=", 1) for item in items if "=" in item and not item.startswith("hydra."))
@@ -39,7 +39,9 @@ def overrides_of(job: Path) -> dict[str, str]:
 
 def curve(job: Path, tag: str) -> list[tuple[int, float, float]]:
     """(step, wall_time, value) of ``tag`` in the job's event files (empty when absent)."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.backend.event_processing.event_accumulator import (
+        EventAccumulator,  # lazy: keeps tensorboard out of start-up
+    )
 
     if not RunDir(job).events.is_dir():
         return []
@@ -57,8 +59,6 @@ STOPPED = ("killed", "interrupted", "running")  # no final value: killed before 
 def job_status(job: Path, summary: dict | None) -> str:
     """summary.json's status; without one, ``running`` while a process holds the run dir's lock,
     else ``killed`` (the job died before it could write one)."""
-    from wgan_cli.rundir import RunDirLock
-
     if summary is not None:
         return summary.get("status", "killed")
     return "running" if RunDirLock.held(job) else "killed"
@@ -68,7 +68,7 @@ def read_job(job: Path, metric: str, warnings: list[str]) -> dict[str, Any]:
     """One job: its overrides, status, ``metric`` curve and final value (summary.json's, which the
     events must agree with), the other finals, time to quality and rank correlations; what a
     reader of the table must know goes into ``warnings``."""
-    from wgan_cli.sweep import read_summary
+    from wgan_cli.sweep import read_summary  # lazy: keeps torch out of start-up
 
     raw = read_summary(job)
     summary, status = raw or {}, job_status(job, raw)
@@ -205,7 +205,7 @@ def time_to_quality(members: list[dict]) -> dict[str, Any]:
 def expected_jobs(sweep: Path) -> int | None:
     """How many jobs the sweep asked for, from its ``multirun.yaml``: the product of the choices of
     each swept override (basic sweeper), or optuna's ``n_trials``; None when it cannot be told."""
-    from omegaconf import OmegaConf
+    from omegaconf import OmegaConf  # lazy: keeps omegaconf out of start-up
 
     path = sweep / "multirun.yaml"
     if not path.is_file():
@@ -214,7 +214,7 @@ def expected_jobs(sweep: Path) -> int | None:
         hydra = OmegaConf.load(path).hydra
         if "n_trials" in (hydra.get("sweeper") or {}):
             return int(hydra.sweeper.n_trials)
-        from wgan_cli.sweep import sweep_overrides
+        from wgan_cli.sweep import sweep_overrides  # lazy: keeps torch out of start-up
 
         count = 1
         for override in sweep_overrides(sweep):
@@ -227,7 +227,7 @@ def expected_jobs(sweep: Path) -> int | None:
 
 def flat_config(job: Path) -> dict[str, str]:
     """The job's composed config (``.hydra/config.yaml``) as dotted key -> value text."""
-    from omegaconf import OmegaConf
+    from omegaconf import OmegaConf  # lazy: keeps omegaconf out of start-up
 
     path = RunDir(job).hydra / "config.yaml"
     if not path.is_file():

@@ -61,8 +61,8 @@ def choose_threads(flops: float, n_cores: int) -> int:
 def forward_flops(net: Any, example: Any, batch: int) -> float:
     """FLOPs of one forward of ``batch`` samples like ``example`` (one sample, with its batch axis),
     counted by torch's FlopCounterMode; the net's state is left as it was (no gradients, eval mode)."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
+    import torch  # lazy: keeps torch out of start-up
+    from torch.utils.flop_counter import FlopCounterMode  # lazy: keeps torch out of start-up
 
     training = net.training
     net.eval()
@@ -137,7 +137,7 @@ def resolve(setting: Any, flops: float, env: Mapping[str, str] | None = None, n_
 def apply(setting: Any, flops: float, key: str = "train.threads") -> tuple[int, bool]:
     """Set torch's intra-op thread count by the policy and log the choice; returns it, and whether
     ``auto`` chose it."""
-    import torch
+    import torch  # lazy: keeps torch out of start-up
 
     n, why = resolve(setting, flops, key=key, current=torch.get_num_threads(), default=torch_default())
     if torch.get_num_threads() != n:
@@ -158,7 +158,7 @@ def during(flops: float, auto: bool) -> Iterator[None]:
     """Within the block, the ``auto`` choice for work of ``flops`` where the run's own count was
     chosen by ``auto`` (a count the user set stays); the run's count after. For phases whose
     results feed nothing back into training: FID's Inception is large work inside a small run."""
-    import torch
+    import torch  # lazy: keeps torch out of start-up
 
     before = torch.get_num_threads()
     n = choose_threads(flops, cores()) if auto else before

@@ -15,15 +15,20 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Mapping
 
+from tensorboard.summary.writer.event_file_writer import _AsyncWriterThread
 from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
 
+from wgan_cli.errors import write_failed
 from wgan_cli.rundir import RunDir
+from wgan_cli.sweep import write_hparams
 
 log = logging.getLogger("wgan_cli")
 
@@ -82,8 +87,6 @@ class Tracker:
         try:
             yield
         except OSError as ex:
-            from wgan_cli.errors import write_failed
-
             files = sorted(self.events.glob("events.out.tfevents.*"))
             raise write_failed(ex, files[-1] if files else self.events, "the checkpoints are not affected") from None
 
@@ -100,8 +103,6 @@ class Tracker:
         return self.series[name]
 
     def hparams(self, cfg, metric_tags: list[str]) -> None:  # noqa: ANN001 - the run's config
-        from wgan_cli.sweep import write_hparams
-
         with self.writing():
             write_hparams(self.writer, cfg, metric_tags)
 
@@ -133,10 +134,6 @@ def quiet_writer_threads() -> None:
     """TensorBoard's writer thread stores a failed write's OSError for the training thread (which
     raises it at its next write, see ``Tracker.writing``) and also lets it escape, which prints a
     traceback; that second report is dropped."""
-    import threading
-
-    from tensorboard.summary.writer.event_file_writer import _AsyncWriterThread
-
     hook = threading.excepthook
     if getattr(hook, "quiets_writers", False):
         return
@@ -159,8 +156,6 @@ class Progress:
         self.next_line = start
         self.evaluation = ""  # the last evaluation's exact W1 and floor, shown beside the critic's estimate
         if sys.stderr.isatty():
-            from tqdm import tqdm
-
             self.bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True, file=sys.stderr)
 
     def tick(self, step: int) -> None:

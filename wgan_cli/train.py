@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
+import re
+import shutil
+import signal
 import socket
 import sys
 import time
@@ -13,23 +17,28 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
+from hydra._internal.hydra import Hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.object_type import ObjectType
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 # the config schemas, torch-free: composing (help, completion, --cfg) needs nothing else
 import wgan_cli.config  # noqa: F401
-from wgan_cli.schema import compose_config, share_config_store  # noqa: F401 (compose_config: for scripts)
-from wgan_cli.errors import UserError
+from wgan_cli.errors import UserError, out_of_memory
 from wgan_cli.plugins import load_plugins
-from wgan_cli.reporting import full_errors_wanted, install_one_line_errors, report
+from wgan_cli.reporting import full_errors_wanted, install_one_line_errors, one_line, report, run_and_report
 from wgan_cli.rundir import RunDir, RunDirBusy, RunDirLock
+from wgan_cli.schema import compose_config, share_config_store  # noqa: F401 (compose_config: for scripts)
+from wgan_cli.validation import validate
 
 CONFIG_PATH = "pkg://wgan_cli.configs"
 log = logging.getLogger("wgan_cli")
 
 
 def _job_dir_suffix() -> str:
-    from wgan_cli.sweep import job_dir_suffix
+    from wgan_cli.sweep import job_dir_suffix  # lazy: keeps torch out of start-up
 
     return job_dir_suffix()
 
@@ -43,7 +52,7 @@ OmegaConf.register_new_resolver("swept_overrides", _job_dir_suffix, replace=True
 def train(cfg: DictConfig) -> float:
     """One run. A sweep job of several submitit tasks (``hydra.launcher.tasks_per_node=N``) is one
     data-parallel run over them, as under torchrun."""
-    from wgan_cli import distributed
+    from wgan_cli import distributed  # lazy: keeps torch out of start-up
 
     if not distributed.join_submitit_tasks():
         return run(cfg)
@@ -71,12 +80,8 @@ class Job:
 def run(cfg: DictConfig) -> float:
     """Inside a multirun, a failing job is recorded (summary.json, status failed, the one-line
     reason) and returns NaN so that the sweep goes on; alone, it exits with one line."""
-    from hydra.types import RunMode
-
-    from wgan_cli.distributed import current_shard
-    from wgan_cli.interrupts import Signalled, signals_raise
-    from wgan_cli.validation import validate
-
+    from wgan_cli.distributed import current_shard  # lazy: keeps torch out of start-up
+    from wgan_cli.interrupts import Signalled, signals_raise  # lazy: keeps torch out of start-up
     hydra_cfg = HydraConfig.get()
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     shard = current_shard()
@@ -100,7 +105,7 @@ def run(cfg: DictConfig) -> float:
                 lock.acquire()  # one run per run dir; stale temp files of a killed write are then ours to remove
                 for stale in RunDir(job.run_dir).stale_temp_files():
                     stale.unlink(missing_ok=True)
-            from wgan_cli.training import Trainer
+            from wgan_cli.training import Trainer  # lazy: keeps torch out of start-up
 
             job.trainer = Trainer(cfg, job.run_dir)
             metrics = job.trainer.fit()
@@ -114,12 +119,8 @@ def run(cfg: DictConfig) -> float:
 def failed(job: Job, caught: BaseException) -> bool:
     """Record a run that stopped before its end (summary.json, status failed or interrupted) and
     report it in one line; True where a sweep goes on past it, False where the caller re-raises."""
-    import signal
-
-    from wgan_cli.errors import out_of_memory
-    from wgan_cli.interrupts import Interrupted, Signalled
-    from wgan_cli.reporting import one_line
-    from wgan_cli.sweep import read_summary, write_summary
+    from wgan_cli.interrupts import Interrupted, Signalled  # lazy: keeps torch out of start-up
+    from wgan_cli.sweep import read_summary, write_summary  # lazy: keeps torch out of start-up
 
     trainer = job.trainer
     if isinstance(caught, (KeyboardInterrupt, Signalled)):
@@ -156,9 +157,7 @@ def failed(job: Job, caught: BaseException) -> bool:
 def finished(job: Job, metrics: dict[str, float]) -> float:
     """Record a run that reached its last step; a final evaluation that is not finite is a
     diverged run (one line alone, NaN in a sweep)."""
-    import math
-
-    from wgan_cli.sweep import write_summary
+    from wgan_cli.sweep import write_summary  # lazy: keeps torch out of start-up
 
     trainer = job.trainer
     bad = [f"{k}={v}" for k, v in metrics.items() if k.startswith(("w1/", "fid/")) and not math.isfinite(v)]
@@ -176,14 +175,14 @@ def finished(job: Job, metrics: dict[str, float]) -> float:
 
 
 def time_to_quality(trainer) -> dict:  # noqa: ANN001 - a Trainer (torch is loaded by then)
-    from wgan_cli.training.quality import summary
+    from wgan_cli.training.quality import summary  # lazy: keeps torch out of start-up
 
     return summary(trainer.quality_bar, trainer.state.records.quality)
 
 
 def critic_tracks_quality(trainer) -> dict:  # noqa: ANN001 - a Trainer
-    from wgan_cli.training.evaluation import CRITIC_TAG
-    from wgan_cli.training.quality import tracking
+    from wgan_cli.training.evaluation import CRITIC_TAG  # lazy: keeps torch out of start-up
+    from wgan_cli.training.quality import tracking  # lazy: keeps torch out of start-up
 
     return tracking(trainer.state.records.history, CRITIC_TAG[trainer.critic_is_w1])
 
@@ -199,9 +198,6 @@ def remove_refused_run_dir(run_dir: Path) -> None:
     """Remove the dir of a single run refused before it trained (it holds only Hydra's record of the
     refused command and its one-line log), and the date folder above it when that is left empty
     (Hydra's default ``outputs/<date>/<time>``)."""
-    import re
-    import shutil
-
     shutil.rmtree(run_dir, ignore_errors=True)
     parent = run_dir.parent
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", parent.name) and parent.is_dir() and not any(parent.iterdir()):
@@ -212,7 +208,7 @@ def keep_previous_record(run_dir: Path) -> None:
     """A run refused before it trained (a bad value, an incompatible resume) leaves the run dir's
     ``.hydra`` record as the run that owns the dir wrote it (kept in its ``last.pt``)."""
     if RunDir(run_dir).last.is_file():
-        from wgan_cli.checkpoint import restore_record
+        from wgan_cli.checkpoint import restore_record  # lazy: keeps torch out of start-up
 
         restore_record(run_dir)
 
@@ -225,10 +221,6 @@ def hide_schema_groups() -> None:
     (the typed nodes the option files extend) nor ``data_model/`` (a dataset's settings for one
     model, chosen by the two). Hydra has no setting for this: its two listings
     are wrapped here (tested in tests/test_cli.py against the installed Hydra)."""
-    from hydra._internal.config_loader_impl import ConfigLoaderImpl
-    from hydra._internal.hydra import Hydra
-    from hydra.core.object_type import ObjectType
-
     if getattr(Hydra.list_all_config_groups, "hides_schema", False):
         return
     list_groups, group_options = Hydra.list_all_config_groups, ConfigLoaderImpl.get_group_options
@@ -246,7 +238,7 @@ def hide_schema_groups() -> None:
 
 def use_gpu_by_job_number(job: int) -> None:
     """Sweep jobs take the visible GPUs round-robin by job number (joblib workers all see every GPU)."""
-    import torch
+    import torch  # lazy: keeps torch out of start-up
 
     if torch.cuda.is_available() and torch.cuda.device_count() > 1:
         torch.cuda.set_device(job % torch.cuda.device_count())
@@ -259,15 +251,11 @@ def refuse_what_a_run_refuses(argv: list[str]) -> None:
     printing = any(a in ("--cfg", "-c") or a.startswith("--cfg=") for a in argv)
     if not printing or any(a in ("-m", "--multirun") for a in argv):
         return
-    from wgan_cli.validation import validate
-
     validate(compose_config([a for a in argv if "=" in a and not a.startswith(("-", "hydra.", "hydra/"))]))
 
 
 def main() -> None:
-    from wgan_cli import distributed, sweep
-    from wgan_cli.reporting import run_and_report
-
+    from wgan_cli import distributed, sweep  # lazy: keeps torch out of start-up
     install_one_line_errors()
     share_config_store()
     hide_schema_groups()

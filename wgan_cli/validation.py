@@ -5,10 +5,12 @@ a task's keys come from its plugin's schema.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
 
 from wgan_cli.config import DEVICES, Config, require, unknown_key
 from wgan_cli.errors import ConfigError
@@ -22,15 +24,11 @@ def allowed_keys(prefix: str, cfg: Any = None, schema: str | None = None) -> lis
     """The keys a schema declares at ``prefix`` ("" = the top level, or a node such as ``optim``,
     ``critic``), full paths; for a group node, those of the option ``cfg`` chose, or of the
     option whose schema class is named ``schema``, or of every option."""
-    import dataclasses
-
     top = {f.name: f for f in dataclasses.fields(Config)}
     if not prefix:
         return list(top)
     if prefix in GROUPS:
         schemas = ConfigStore.instance().repo.get("schema", {}).get(prefix, {})
-        from omegaconf import OmegaConf
-
         chosen = f"{cfg[prefix].name}.yaml" if cfg is not None else None
         entries = [e for name, e in schemas.items() if chosen in (None, name)
                    and schema in (None, getattr(OmegaConf.get_type(e.node), "__name__", None))]
@@ -56,8 +54,6 @@ def no_such_key(key: str, cfg: Any = None, schema: str | None = None) -> ConfigE
 def check_known_keys(cfg: Any) -> None:
     """Every key is one a schema declares: ``+stepz=3`` forces a new key into the config, and a
     typo must not pass silently."""
-    from omegaconf import OmegaConf
-
     top = allowed_keys("")
     for key in cfg:
         if key not in top:

@@ -10,8 +10,8 @@ def run_command(body: Callable[[], Any]) -> Any:
     """Run a subcommand's work. Bad input (a ``UserError``, a config error from Hydra or OmegaConf,
     a file the system refuses) ends in one ``wgan-cli: error: ...`` line and exit 2 (usage) or 1;
     anything else is a bug and keeps its traceback, as does everything under ``HYDRA_FULL_ERROR=1``."""
-    from wgan_cli.errors import UserError, out_of_memory
-    from wgan_cli.reporting import full_errors_wanted, is_config_error, report
+    from wgan_cli.errors import UserError, out_of_memory  # lazy: keeps torch out of start-up
+    from wgan_cli.reporting import full_errors_wanted, is_config_error, report  # lazy: keeps torch out of start-up
 
     try:
         return body()

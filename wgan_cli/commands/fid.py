@@ -9,15 +9,17 @@ per (dataset, split, size, N, extractor); ``--save-stats OUT.npz`` writes A's.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from wgan_cli import threads
 from wgan_cli.commands import run_command
 from wgan_cli.errors import UserError
-from wgan_cli.threads import add_option as add_threads_option
 from wgan_cli.rundir import RunDir
+from wgan_cli.threads import add_option as add_threads_option
 
 if TYPE_CHECKING:  # torch is imported by the work, not by --help or completion
     from torch import Tensor
@@ -88,7 +90,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def _batches(total: int, batch: int, label: str):  # noqa: ANN202 - a tqdm iterator of (start, size)
-    from tqdm import tqdm
+    from tqdm import tqdm  # lazy: keeps tqdm out of start-up
 
     starts = range(0, total, batch)
     bar = tqdm(starts, desc=f"features: {label}", unit="batch", disable=None, leave=False, file=sys.stderr)
@@ -97,9 +99,9 @@ def _batches(total: int, batch: int, label: str):  # noqa: ANN202 - a tqdm itera
 
 def folder_features(path: Path, extractor, args: argparse.Namespace) -> tuple[Tensor, int]:  # noqa: ANN001
     """Every image under ``path`` (RGB, native size; up to --num-samples), in batches of one size."""
-    import torch
+    import torch  # lazy: keeps torch out of start-up
 
-    from wgan_cli.imageio import decode_rgb, list_images
+    from wgan_cli.imageio import decode_rgb, list_images  # lazy: keeps torch out of start-up
 
     files = list_images(path)[: args.num_samples]
     if len(files) < 2:
@@ -114,12 +116,16 @@ def folder_features(path: Path, extractor, args: argparse.Namespace) -> tuple[Te
 
 
 def dataset_source(spec: str, extractor, args: argparse.Namespace) -> Source:  # noqa: ANN001
-    import torch
+    import torch  # lazy: keeps torch out of start-up
 
-    from wgan_cli.data import DATASETS
-    from wgan_cli.metrics.fid import cached_statistics, default_cache_dir, features_of
-    from wgan_cli.metrics.fid_monitor import reference_key
-    from wgan_cli.schema import compose_config
+    from wgan_cli.data import DATASETS  # lazy: keeps torch out of start-up
+    from wgan_cli.metrics.fid import (  # lazy: keeps torch out of start-up
+        cached_statistics,
+        default_cache_dir,
+        features_of,
+    )
+    from wgan_cli.metrics.fid_monitor import reference_key  # lazy: keeps torch out of start-up
+    from wgan_cli.schema import compose_config  # lazy: keeps torch out of start-up
 
     name, _, split = spec.partition(":")
     overrides = [f"data={name}", f"data.split={split or 'train'}"]
@@ -147,17 +153,22 @@ COVARIANCE_BYTES = 2 * 2048 * 2048 * 8  # the covariance and its working copy
 
 
 def checkpoint_source(spec: str, extractor, args: argparse.Namespace) -> Source:  # noqa: ANN001
-    import torch
+    import torch  # lazy: keeps torch out of start-up
 
-    from wgan_cli.checkpoint import generator_from_checkpoint, load_checkpoint, resolve_checkpoint, sampler_name
-    from wgan_cli.metrics.fid import Statistics
+    from wgan_cli.checkpoint import (  # lazy: keeps torch out of start-up
+        generator_from_checkpoint,
+        load_checkpoint,
+        resolve_checkpoint,
+        sampler_name,
+    )
+    from wgan_cli.metrics.fid import Statistics  # lazy: keeps torch out of start-up
 
     state = load_checkpoint(spec, extractor.device)
     if len(state["data_shape"]) != 3:
         raise UserError(f"{spec}: the run trained on {state['config']['data']['name']}, not images; FID needs images")
     generator, noise_dim = generator_from_checkpoint(state, extractor.device)
     n = args.num_samples or DEFAULT_SAMPLES
-    from wgan_cli.memory import host_available, require_fits
+    from wgan_cli.memory import host_available, require_fits  # lazy: keeps torch out of start-up
 
     require_fits("--num-samples", n, lambda k: k * FEATURE_BYTES + COVARIANCE_BYTES, host_available(),
                  "keeping the Inception features of the generated images", "FID needs about 10,000 (50,000 at most)")
@@ -174,7 +185,7 @@ def checkpoint_source(spec: str, extractor, args: argparse.Namespace) -> Source:
 def check_statistics(spec: str, mu, sigma) -> None:  # noqa: ANN001 - float64 arrays
     """A mean and a covariance, or one line: finite, and sigma symmetric positive semi-definite (to
     round-off: its most negative eigenvalue within 1e-6 of its largest)."""
-    import numpy as np
+    import numpy as np  # lazy: keeps numpy out of start-up
 
     for name, value in (("mu", mu), ("sigma", sigma)):
         if not np.isfinite(value).all():
@@ -188,9 +199,9 @@ def check_statistics(spec: str, mu, sigma) -> None:  # noqa: ANN001 - float64 ar
 
 
 def load_source(spec: str, extractor, args: argparse.Namespace) -> Source:  # noqa: ANN001
-    import torch
+    import torch  # lazy: keeps torch out of start-up
 
-    from wgan_cli.metrics.fid import Statistics
+    from wgan_cli.metrics.fid import Statistics  # lazy: keeps torch out of start-up
 
     path = Path(spec).expanduser()
     if path.suffix == ".npz":
@@ -221,23 +232,27 @@ def load_source(spec: str, extractor, args: argparse.Namespace) -> Source:  # no
 
 def dataset_specs() -> list[str]:
     """The registered image datasets that need no path (image_folder is given as a folder)."""
-    import wgan_cli.data  # noqa: F401
-    from wgan_cli.data import DATASETS
-    from wgan_cli.data.images import ImageSource
+    from wgan_cli.data import DATASETS  # lazy: keeps torch out of start-up
+    from wgan_cli.data.images import ImageSource  # lazy: keeps torch out of start-up
 
     return [n for n in DATASETS.names() if issubclass(DATASETS.get(n), ImageSource) and n != "image_folder"]
 
 
 def run(args: argparse.Namespace) -> None:
-    from wgan_cli.paths import check_new, check_writable
+    from wgan_cli.paths import check_new, check_writable  # lazy: keeps torch out of start-up
 
     if args.save_stats:  # before the Inception work
         check_writable(Path(args.save_stats), "--save-stats")
         check_new(Path(args.save_stats), "--save-stats", args.force)
-    from wgan_cli import threads
-    from wgan_cli.device import resolve_device
-    from wgan_cli.metrics.fid import Statistics, fid, inception_score, kid, protocol_tag
-    from wgan_cli.metrics.inception import EXTRACTOR, FeatureExtractor
+    from wgan_cli.device import resolve_device  # lazy: keeps torch out of start-up
+    from wgan_cli.metrics.fid import (  # lazy: keeps torch out of start-up
+        Statistics,
+        fid,
+        inception_score,
+        kid,
+        protocol_tag,
+    )
+    from wgan_cli.metrics.inception import EXTRACTOR, FeatureExtractor  # lazy: keeps torch out of start-up
 
     threads.apply(args.threads, threads.LARGE, key="--threads")  # Inception: 11 GFLOP an image
     extractor = FeatureExtractor(args.weights, args.download, resolve_device(args.device))
@@ -279,8 +294,6 @@ def run(args: argparse.Namespace) -> None:
     lines.append(f"features: {EXTRACTOR}; weights: {extractor.source}")
     result.update(features=EXTRACTOR, weights=extractor.source)
     if args.json:
-        import json
-
         print(json.dumps(result, indent=2))
     else:
         print("\n".join(lines))
@@ -294,7 +307,7 @@ def keeps_features(args: argparse.Namespace) -> bool:
 def fidelity_and_diversity(a: Source, b: Source, args: argparse.Namespace) -> dict:
     """Precision, recall, density and coverage on the Inception features; the real side is the one
     not generated from a checkpoint (B when both or neither are)."""
-    from wgan_cli.metrics.prdc import K_DC, K_PR, prdc
+    from wgan_cli.metrics.prdc import K_DC, K_PR, prdc  # lazy: keeps torch out of start-up
 
     if a.features is None or b.features is None:
         raise UserError("--prdc needs features on both sides; a statistics .npz has only mu and sigma "

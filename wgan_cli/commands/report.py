@@ -84,10 +84,10 @@ def table(result: dict[str, Any], fmt: str) -> str:
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
-    import matplotlib
+    import matplotlib  # lazy: keeps matplotlib out of start-up
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: keeps matplotlib out of start-up
 
     with warnings.catch_warnings():  # override values in scripts the font lacks: boxes, not 60 warnings
         warnings.filterwarnings("ignore", message=r"Glyph .* missing from")
@@ -125,7 +125,7 @@ def _plot(plt, result: dict[str, Any], path: Path) -> None:  # noqa: ANN001 - ma
 
 
 def show(args: argparse.Namespace) -> None:
-    from wgan_cli.paths import check_new, check_writable, written_atomically
+    from wgan_cli.paths import check_new, check_writable, written_atomically  # lazy: keeps torch out of start-up
 
     sweep = Path(args.sweep).expanduser()
     if args.out:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from wgan_cli import threads
 from wgan_cli.commands import run_command
 from wgan_cli.errors import UserError
 from wgan_cli.threads import add_option as add_threads_option
@@ -60,11 +62,10 @@ PICTURE_LIMIT = {True: 10_000, False: 200_000}  # images in a grid, points in a 
 
 def batches(args: argparse.Namespace) -> tuple[Iterator[torch.Tensor], dict]:
     """The checkpoint's state and an iterator of CPU batches of samples (--batch at a time, seeded)."""
-    import torch
+    import torch  # lazy: keeps torch out of start-up
 
-    from wgan_cli import threads
-    from wgan_cli.checkpoint import generator_from_checkpoint, load_checkpoint
-    from wgan_cli.device import resolve_device
+    from wgan_cli.checkpoint import generator_from_checkpoint, load_checkpoint  # lazy: keeps torch out of start-up
+    from wgan_cli.device import resolve_device  # lazy: keeps torch out of start-up
 
     device = resolve_device(args.device)
     state = load_checkpoint(args.checkpoint, device)
@@ -82,7 +83,7 @@ def batches(args: argparse.Namespace) -> tuple[Iterator[torch.Tensor], dict]:
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    import torch
+    import torch  # lazy: keeps torch out of start-up
 
     return ((images + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
 
@@ -117,9 +118,7 @@ def write(parts: Iterator[torch.Tensor], n: int, shape: tuple[int, ...], out: Pa
 
 def write_array(parts: Iterator[torch.Tensor], n: int, shape: tuple[int, ...], out: Path) -> str:
     """A ``.npy`` file filled batch by batch through a memory map (uint8 images, float32 points)."""
-    import shutil
-
-    from wgan_cli.memory import require_fits
+    from wgan_cli.memory import require_fits  # lazy: keeps torch out of start-up
 
     images = len(shape) == 3
     item = (1 if images else 4) * math.prod(shape)
@@ -137,7 +136,7 @@ def write_array(parts: Iterator[torch.Tensor], n: int, shape: tuple[int, ...], o
 
 def write_folder(parts: Iterator[torch.Tensor], n: int, out: Path) -> str:
     """One PNG per image, ``000000.png`` on."""
-    from torchvision.utils import save_image
+    from torchvision.utils import save_image  # lazy: keeps torchvision out of start-up
 
     out.mkdir(parents=True, exist_ok=True)
     i = 0
@@ -151,7 +150,7 @@ def write_folder(parts: Iterator[torch.Tensor], n: int, out: Path) -> str:
 def write_picture(parts: Iterator[torch.Tensor], n: int, shape: tuple[int, ...], out: Path) -> str:
     """One picture of every sample: a grid of images (upscaled as on the dashboard) or a scatter
     plot of points; refused beyond what one picture shows or memory holds."""
-    from wgan_cli.memory import host_available, require_fits
+    from wgan_cli.memory import host_available, require_fits  # lazy: keeps torch out of start-up
 
     images = len(shape) == 3
     most = PICTURE_LIMIT[images]
@@ -161,22 +160,22 @@ def write_picture(parts: Iterator[torch.Tensor], n: int, shape: tuple[int, ...],
     per_sample = 4 * math.prod(shape) * 4  # the samples, the grid, its uint8 copy and the encoder's
     require_fits("--num-samples", n, lambda k: k * per_sample, host_available(),
                  "one picture of every sample", "write .npy or a folder, which go batch by batch")
-    import torch
+    import torch  # lazy: keeps torch out of start-up
 
     samples = torch.cat(list(parts))
     if images:
-        from torchvision.utils import save_image
+        from torchvision.utils import save_image  # lazy: keeps torchvision out of start-up
 
-        from wgan_cli.plots import sample_grid
+        from wgan_cli.plots import sample_grid  # lazy: keeps torch out of start-up
 
         nrow = int(np.ceil(np.sqrt(len(samples))))
         grid = sample_grid(samples, nrow)  # upscaled as on the dashboard: 16-pixel digits stay readable
         save_image(grid, out)
         return f"a {nrow}-column grid of {len(samples)} images ({grid.shape[-1]} x {grid.shape[-2]} px)"
-    import matplotlib
+    import matplotlib  # lazy: keeps matplotlib out of start-up
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: keeps matplotlib out of start-up
 
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.scatter(samples[:, 0], samples[:, 1], s=4, alpha=0.6, color="tab:green")
@@ -188,12 +187,12 @@ def write_picture(parts: Iterator[torch.Tensor], n: int, shape: tuple[int, ...],
 
 
 def sample(args: argparse.Namespace) -> None:
-    from wgan_cli.paths import check_new, check_writable, written_atomically
+    from wgan_cli.paths import check_new, check_writable, written_atomically  # lazy: keeps torch out of start-up
 
     out = Path(args.out).expanduser()
     check_writable(out, "--out", folder=not out.suffix)  # before the generator runs
     check_new(out, "--out", args.force, folder=not out.suffix)
-    from wgan_cli.checkpoint import sampler_name
+    from wgan_cli.checkpoint import sampler_name  # lazy: keeps torch out of start-up
 
     parts, state = batches(args)
     shape = tuple(state["data_shape"])

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wgan_cli import threads
 from wgan_cli.commands import run_command
 from wgan_cli.errors import UserError
 from wgan_cli.threads import add_option as add_threads_option
@@ -112,7 +113,7 @@ def largest_value(dim: int) -> float:
 
 
 def _folder(path: Path) -> np.ndarray:
-    from wgan_cli.imageio import decode_rgb, list_images
+    from wgan_cli.imageio import decode_rgb, list_images  # lazy: keeps torch out of start-up
 
     files = list_images(path)
     if not files:
@@ -126,8 +127,15 @@ def _folder(path: Path) -> np.ndarray:
 def check_memory(methods: tuple[str, ...], n: int, m: int, dim: int = 2) -> None:
     """Refuse, before solving, a method whose n x m problem cannot fit in memory (exact W1 on the
     line sorts instead: no n x m problem)."""
-    from wgan_cli.memory import (EXACT_BYTES_PER_PAIR, LP_BYTES_PER_PAIR, SINKHORN_BYTES_PER_PAIR, TooLarge,
-                                 host_available, largest_square, size)
+    from wgan_cli.memory import (  # lazy: keeps torch out of start-up
+        EXACT_BYTES_PER_PAIR,
+        LP_BYTES_PER_PAIR,
+        SINKHORN_BYTES_PER_PAIR,
+        TooLarge,
+        host_available,
+        largest_square,
+        size,
+    )
 
     available = host_available()
     for method, per_pair in (("exact", EXACT_BYTES_PER_PAIR), ("lp", LP_BYTES_PER_PAIR), ("sinkhorn", SINKHORN_BYTES_PER_PAIR)):
@@ -142,8 +150,7 @@ def check_memory(methods: tuple[str, ...], n: int, m: int, dim: int = 2) -> None
 
 
 def run(args: argparse.Namespace) -> dict:
-    from wgan_cli import threads
-    from wgan_cli.metrics import w1
+    from wgan_cli.metrics import w1  # lazy: keeps torch out of start-up
 
     threads.apply(args.threads, threads.SMALL, key="--threads")  # POT's solvers, a small MLP critic
 
@@ -151,7 +158,7 @@ def run(args: argparse.Namespace) -> dict:
     if x.shape[1] != y.shape[1]:
         raise UserError(f"A has dimension {x.shape[1]}, B has {y.shape[1]}: the samples must live in one space")
     check_memory(args.methods, len(x), len(y), x.shape[1])
-    from wgan_cli.memory import exact_w1_bytes, host_available
+    from wgan_cli.memory import exact_w1_bytes, host_available  # lazy: keeps torch out of start-up
 
     # the exact value as a reference for the other methods, where it is cheap
     small = x.shape[1] == 1 or (max(len(x), len(y)) <= EXACT_LIMIT
@@ -179,7 +186,7 @@ def run(args: argparse.Namespace) -> dict:
             entry = {"value": w1.sliced_w1(x, y, args.projections, args.seed),
                      "how": f"{args.projections} projections (ot.sliced_wasserstein_distance), a lower bound"}
         elif method == "probe":
-            from wgan_cli.training.probe import held_out_w1
+            from wgan_cli.training.probe import held_out_w1  # lazy: keeps torch out of start-up
 
             if min(len(x), len(y)) < 4:
                 raise UserError("--method probe: needs at least 4 points per side (half to fit, half to read)")
@@ -191,7 +198,7 @@ def run(args: argparse.Namespace) -> dict:
                      f"steps, its best on a held-back fifth, stopped at {r['ran']} of at most {args.steps}), read on the other half: "
                      f"+-{r['se']:.6f} (one standard error), an unbiased estimate of a lower bound on the population W1"}
         else:
-            from wgan_cli.training.critic_fit import fit_critic
+            from wgan_cli.training.critic_fit import fit_critic  # lazy: keeps torch out of start-up
 
             fit = fit_critic(x, y, args.critic, args.steps, args.seed)
             entry = {"value": fit.lower_bound, "kr_estimate": fit.estimate, "empirical_lipschitz": fit.lipschitz,

@@ -39,7 +39,7 @@ class Orthonormal(LipschitzStrategy):
 def swap(module: nn.Module, cfg: OrthonormalConfig) -> None:
     """Replace, in place, each Linear / Conv2d by its orthonormalized twin and each activation by
     GroupSort2; anything else with parameters is refused."""
-    import deel.torchlip as lip
+    import deel.torchlip as lip  # lazy: deel-torchlip loads only where it is used
 
     eps = {"eps_spectral": cfg.eps_spectral, "eps_bjorck": cfg.eps_bjorck}
     for name, child in module.named_children():

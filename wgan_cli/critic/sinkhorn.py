@@ -24,7 +24,7 @@ class Sinkhorn(LipschitzStrategy):
 
     def __init__(self, cfg: SinkhornConfig) -> None:
         super().__init__(cfg)
-        from geomloss import SamplesLoss
+        from geomloss import SamplesLoss  # lazy: geomloss loads only where it is used
 
         self.divergence = SamplesLoss("sinkhorn", p=1, blur=cfg.blur, scaling=cfg.scaling, debias=True,
                                       backend="tensorized")

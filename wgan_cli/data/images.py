@@ -16,7 +16,9 @@ from __future__ import annotations
 import atexit
 import itertools
 import logging
+import multiprocessing
 import os
+import signal
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING, Iterator
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.utils.data import DataLoader
 
 from wgan_cli.config import require
 from wgan_cli.data.base import DATASETS, DataSource
@@ -98,7 +101,7 @@ class Digits(ImageSource):
     """scikit-learn's digits: values 0..16 on an 8x8 grid, one channel."""
 
     def load(self) -> Tensor:
-        from sklearn.datasets import load_digits
+        from sklearn.datasets import load_digits  # lazy: scikit-learn loads only where it is used
 
         pixels = torch.from_numpy(load_digits().images).float()  # [1797, 8, 8] in 0..16
         return (pixels * (255.0 / 16.0)).round().to(torch.uint8).unsqueeze(1)
@@ -112,7 +115,7 @@ class TorchvisionSource(ImageSource):
     splits = ("train", "test")
 
     def load(self) -> Tensor:
-        import torchvision
+        import torchvision  # lazy: torchvision loads only where it is used
 
         root = Path(self.cfg.root or default_root()).expanduser()
         where = root / self.folder
@@ -149,7 +152,7 @@ class CIFAR10(TorchvisionSource):
 
 def read_image(file: Path, size: int) -> Tensor:
     """One file -> uint8 [3, size, size]: decode, center-crop to a square, resize."""
-    from torchvision.transforms.v2.functional import center_crop
+    from torchvision.transforms.v2.functional import center_crop  # lazy: torchvision loads only where it is used
 
     try:
         image = torch.from_numpy(decode_rgb(file)).permute(2, 0, 1).contiguous()
@@ -241,8 +244,6 @@ def stream_batches(files: list[Path], size: int, workers: int, device: torch.dev
     its source, it is finalized (its workers shut down) as soon as the source is dropped, rather
     than by the cycle collector, which may close the workers' queues first and leave each to time
     out (10 s)."""
-    from torch.utils.data import DataLoader
-
     seed = int(torch.randint(2**62, (1,), device=generator.device, generator=generator))
     batches = iter(DataLoader(
         _Files(files, size), batch_sampler=_RowsOfBatches(len(files), seed, n, shard),
@@ -275,8 +276,6 @@ def close_streams() -> None:
     """At exit, shut the workers down before multiprocessing's exit handler would terminate them
     with SIGTERM, which they ignore (below), and wait for them forever. Registered when a stream
     starts: atexit runs the last registered first."""
-    import multiprocessing
-
     for source in list(STREAMING):
         source.close()
     for child in multiprocessing.active_children():  # any left: multiprocessing would SIGTERM them and wait
@@ -290,8 +289,6 @@ def init_worker(worker_id: int) -> None:
     ignored: ``scancel``, ``docker stop`` and Ctrl-C signal the whole process group; the main
     process then saves ``last.pt`` at the end of the step and shuts the workers down itself,
     instead of dying of a killed worker."""
-    import signal
-
     torch.set_num_threads(1)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from wgan_cli.data.base import DATASETS, DataConfig, DataSource
+from wgan_cli.metrics.modes import mode_coverage
 from wgan_cli.schema.data import Gaussians25Config, SwissRollConfig, ToyConfig
 
 
@@ -44,8 +45,6 @@ class MixtureSource(ToySource):
     def mode_coverage(self, samples: Tensor) -> dict[str, float]:
         """Modes captured and the share of high-quality samples (``metrics/modes.py``), in the
         samples' scale."""
-        from wgan_cli.metrics.modes import mode_coverage
-
         return mode_coverage(samples, self.centers / self.cfg.scale, self.cfg.std / self.cfg.scale)
 
 

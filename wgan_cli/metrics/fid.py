@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from wgan_cli.paths import cache_dir, written_atomically
+
 
 @dataclass
 class Statistics:
@@ -43,8 +45,6 @@ class Statistics:
 
     def save(self, path: Path) -> None:
         """``.npz`` with mu, sigma, n (pytorch-fid reads mu and sigma), written atomically."""
-        from wgan_cli.paths import written_atomically
-
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         extra = {} if self.features is None else {"features": self.features}
@@ -115,8 +115,6 @@ def protocol_tag(n: int, split: str) -> str:
 
 
 def default_cache_dir() -> Path:
-    from wgan_cli.paths import cache_dir
-
     return cache_dir("fid_stats")
 
 

@@ -19,12 +19,14 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from wgan_cli.errors import UserError
 
@@ -79,7 +81,7 @@ def resolve_weights(weights: str = "", download: bool = False) -> tuple[Path, st
 
 def _skeleton() -> tuple[nn.Module, nn.Module]:
     """pytorch-fid's InceptionV3 (pool3 only) and the Inception3 inside it, weights not loaded."""
-    from pytorch_fid import inception as pf
+    from pytorch_fid import inception as pf  # lazy: pytorch-fid loads only where it is used
 
     built: list[nn.Module] = []
     with mock.patch.object(pf, "load_state_dict_from_url", lambda *a, **k: {}), mock.patch.object(
@@ -91,7 +93,7 @@ def _skeleton() -> tuple[nn.Module, nn.Module]:
 
 def torchscript_to_state_dict(script: dict[str, Tensor], inception3: nn.Module) -> dict[str, Tensor]:
     """Map a TorchScript copy's (weight, beta, mean, var) per conv, in order, onto Inception3's keys."""
-    from torchvision.models.inception import BasicConv2d
+    from torchvision.models.inception import BasicConv2d  # lazy: torchvision loads only where it is used
 
     prefixes = [k[: -len(".beta")] for k in script if k.endswith(".beta")]
     convs = [(name, m) for name, m in inception3.named_modules() if isinstance(m, BasicConv2d)]
@@ -143,8 +145,7 @@ def load_inception(path: Path) -> tuple[nn.Module, nn.Linear | None]:
 def fuse_batch_norms(model: nn.Module) -> nn.Module:
     """Fold each eval-mode BatchNorm into the convolution before it (exact up to rounding, ~1e-5
     on pool3); with channels_last this runs the network about 1.7x faster on CPU."""
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-    from torchvision.models.inception import BasicConv2d
+    from torchvision.models.inception import BasicConv2d  # lazy: torchvision loads only where it is used
 
     for module in model.modules():
         if isinstance(module, BasicConv2d) and isinstance(module.bn, nn.BatchNorm2d):
@@ -153,8 +154,6 @@ def fuse_batch_norms(model: nn.Module) -> nn.Module:
 
 
 def _is_torchscript(path: Path) -> bool:
-    import zipfile
-
     if not zipfile.is_zipfile(path):
         return False
     with zipfile.ZipFile(path) as z:

@@ -88,8 +88,8 @@ class LPSolution:
 
 def lp_w1(x, y, a=None, b=None, metric: str = "euclidean") -> LPSolution:  # noqa: ANN001
     """The primal and the dual linear programs of OT, solved separately with HiGHS."""
-    from scipy.optimize import linprog
-    from scipy.sparse import coo_matrix, vstack
+    from scipy.optimize import linprog  # lazy: scipy loads only where it is used
+    from scipy.sparse import coo_matrix, vstack  # lazy: scipy loads only where it is used
 
     cost = cost_matrix(x, y, metric)
     n, m = cost.shape

@@ -8,6 +8,8 @@ that implements an option is imported when a run first builds it (``Registry.get
 
 from __future__ import annotations
 
+from hydra import compose, initialize_config_module
+from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig
 
 from wgan_cli.plugins import load_plugins
@@ -16,8 +18,6 @@ from wgan_cli.schema import critic, data, loss, model, task  # noqa: F401  (decl
 
 def compose_config(overrides: list[str]) -> DictConfig:
     """The config ``wgan-cli train OVERRIDES`` would run, composed without running it."""
-    from hydra import compose, initialize_config_module
-
     load_plugins()
     share_config_store()
     with initialize_config_module("wgan_cli.configs", version_base=None):
@@ -29,6 +29,4 @@ def share_config_store() -> None:
     group it lists: about a hundred copies (5 s) for ``--help`` or one completion. Nothing mutates
     the store through a copy (the copy's sources are rebuilt on the same singleton), so the copies
     share it."""
-    from hydra.core.config_store import ConfigStore
-
     ConfigStore.__deepcopy__ = lambda self, memo: self

@@ -9,8 +9,12 @@ subclass); a run runs it when its config holds ``tasks.<name>``: on the command 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import dataclass
 from typing import Any
+
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from wgan_cli.config import require, unknown_key
 from wgan_cli.errors import ConfigError
@@ -34,8 +38,6 @@ def task_keys(name: str) -> list[str]:
 
 
 def known_tasks(name: str) -> str:
-    import difflib
-
     close = difflib.get_close_matches(name, TASKS.names(), n=1, cutoff=0.6)
     if close:
         return f"did you mean {close[0]}?"
@@ -47,9 +49,6 @@ def known_tasks(name: str) -> str:
 def task_configs(cfg: Any) -> list[Any]:
     """The nodes of ``cfg.tasks``, each its task's schema with the given values on top and checked;
     an unknown task, key or value is one line."""
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
     nodes = []
     for name, values in (cfg.get("tasks") or {}).items():
         if name not in TASKS.names():

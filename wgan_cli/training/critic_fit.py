@@ -17,7 +17,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from wgan_cli.critic import STRATEGIES
+from wgan_cli.distributed import WHOLE
 from wgan_cli.errors import UserError
+from wgan_cli.loss import LOSSES
+from wgan_cli.metrics.lipschitz import empirical_lipschitz
+from wgan_cli.model import MODELS
+from wgan_cli.schema import compose_config
+from wgan_cli.training.components import make_optimizer, make_scheduler
+from wgan_cli.training.run_state import RunState
+from wgan_cli.training.step import Step
 
 LIPSCHITZ_POINTS = 1000  # points per side over whose pairs the empirical constant is taken
 
@@ -39,16 +48,6 @@ class CriticFit:
 def fit_critic(x: np.ndarray, y: np.ndarray, critic: str = "gp", steps: int = 1000, seed: int = 0,
                overrides: tuple[str, ...] = ()) -> CriticFit:
     """Fit the critic of ``critic=NAME`` (plus any train ``overrides``) to x [N, d] and y [M, d]."""
-    from wgan_cli.critic import STRATEGIES
-    from wgan_cli.distributed import WHOLE
-    from wgan_cli.loss import LOSSES
-    from wgan_cli.metrics.lipschitz import empirical_lipschitz
-    from wgan_cli.model import MODELS
-    from wgan_cli.schema import compose_config
-    from wgan_cli.training.components import make_optimizer, make_scheduler
-    from wgan_cli.training.run_state import RunState
-    from wgan_cli.training.step import Step
-
     cfg = compose_config([f"critic={critic}", "model=mlp", "loss=wasserstein", f"seed={seed}", *overrides])
     strategy, loss = STRATEGIES.build(cfg.critic), LOSSES.build(cfg.loss)
     if not strategy.estimates_w1:

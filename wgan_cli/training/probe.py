@@ -20,14 +20,20 @@ same with the probe on or off; its network, optimizer and streams are saved in t
 
 from __future__ import annotations
 
+import copy
 import math
+import time
 from typing import Any, Callable
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from wgan_cli.config import ProbeConfig
+from wgan_cli.critic.orthonormal import swap
 from wgan_cli.metrics.lipschitz import empirical_lipschitz
+from wgan_cli.model.mlp import mlp
+from wgan_cli.schema.critic import OrthonormalConfig
 from wgan_cli.training.evaluation import eval_mode
 
 SEED_OFFSET = 104_729  # the probe's streams: (seed + offset), apart from training's and the evaluation's
@@ -37,8 +43,6 @@ def probe_network(shape: tuple[int, ...], width: int, depth: int) -> nn.Sequenti
     """Vectors: an MLP of ``depth`` hidden layers of ``width``. Images [C, H, W]: ``depth``
     convolutions of ``width`` channels, 4x4 with stride 2 while the side is at least 2 (halving
     it), then 3x3; then a dense layer to one value. Plain layers, orthonormalized by ``Probe``."""
-    from wgan_cli.model.mlp import mlp
-
     if len(shape) == 1:
         return mlp(shape[0], width, depth, 1)
     layers: list[nn.Module] = []
@@ -78,9 +82,6 @@ class RealDraws:
 
 class Probe:
     def __init__(self, cfg: Any, shape: tuple[int, ...], device: torch.device, seed: int) -> None:
-        from wgan_cli.critic.orthonormal import swap
-        from wgan_cli.schema.critic import OrthonormalConfig
-
         self.cfg, self.seed = cfg, seed
         with torch.random.fork_rng(devices=[]):  # its own initialization: the global stream is left as it was
             torch.manual_seed(seed + SEED_OFFSET)
@@ -163,11 +164,6 @@ def held_out_w1(x: np.ndarray, y: np.ndarray, updates: int = 1000, seed: int = 0
     sampling (3x the true W1 in 10 dimensions at 2000 points), and unlike a critic read on its own
     training points it cannot memorize them. The points are divided by their joint standard
     deviation s for the fit and the value multiplied back by s."""
-    import copy
-    import time
-
-    from wgan_cli.config import ProbeConfig
-
     if min(len(x), len(y)) < 4:
         raise ValueError("the probe needs at least 4 points per side (half to fit, half to read)")
     start = time.perf_counter()

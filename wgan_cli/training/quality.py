@@ -12,6 +12,7 @@ data); on images ``FID <= fid.target`` when a target is given (none otherwise).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 FLOOR_FACTOR = 2.0
@@ -43,9 +44,7 @@ def tracking(history: dict[str, list[tuple[int, float]]], critic_tag: str) -> di
     """``critic_tracks_quality`` of summary.json: Spearman's rho between the critic's estimate and
     each reference logged at the same steps (None with fewer than 3 common evaluations or a
     constant series)."""
-    import math
-
-    from scipy.stats import spearmanr
+    from scipy.stats import spearmanr  # lazy: scipy loads only where it is used
 
     critic = dict(history.get(critic_tag, []))
     rho = {}

@@ -27,14 +27,15 @@ from wgan_cli.data import DATASETS
 from wgan_cli.device import resolve_device
 from wgan_cli.distributed import current_shard, wrap
 from wgan_cli.loss import LOSSES
+from wgan_cli.memory import device_available, exact_w1_bytes, host_available, require_fits, training_step_bytes
 from wgan_cli.metrics.fid_monitor import FidMonitor
 from wgan_cli.model import MODELS
 from wgan_cli.nan_guard import LossWatch
 from wgan_cli.resume import starting_checkpoint
 from wgan_cli.rundir import RunDir
 from wgan_cli.training import loop, quality, state
-from wgan_cli.training.evaluation import Evaluator
 from wgan_cli.training.components import Diverged, check_shardable, update_ema, value
+from wgan_cli.training.evaluation import Evaluator
 from wgan_cli.training.probe import Probe
 from wgan_cli.training.run_state import Networks, RunState
 from wgan_cli.training.step import Step
@@ -50,8 +51,6 @@ warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\
 def check_memory(cfg: DictConfig, generator: nn.Module, critic: nn.Module, shape: tuple[int, ...],
                  double_backward: bool, device: torch.device) -> None:
     """Refuse a batch size or an ``eval.n`` that cannot fit, before the first step (see ``memory``)."""
-    from wgan_cli.memory import device_available, exact_w1_bytes, host_available, require_fits, training_step_bytes
-
     step = training_step_bytes(generator, critic, shape, cfg.model.noise_dim, double_backward)
     batch = max(cfg.batch_size, cfg.batch_size_g or 0)
     require_fits("batch_size" if batch == cfg.batch_size else "batch_size_g", batch, step, device_available(device),
