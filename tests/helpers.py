@@ -131,3 +131,20 @@ def png_folder(folder: Path, n: int = 40) -> Path:
     for i in range(n):
         Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(folder / f"{i}.png")
     return folder
+
+
+CPU = torch.device("cpu")
+
+
+def build_data(name: str, **values):  # noqa: ANN201 - a DataSource
+    """The data source of ``data=name`` with ``values`` over its schema's defaults, on the CPU."""
+    from wgan_cli.data import DATASETS
+
+    return DATASETS.build(DATASETS.config(name, **values), CPU)
+
+
+def write_png(image: torch.Tensor, path: str) -> None:
+    """uint8 [3, H, W] -> a PNG file."""
+    from PIL import Image
+
+    Image.fromarray(image.permute(1, 2, 0).numpy()).save(path)

@@ -71,7 +71,7 @@ def test_only_this_tools_own_temporary_files_count_as_stale(tmp_path):
     assert sorted(run.stale_temp_files()) == sorted(ours)
 
 
-def test_the_final_checkpoint_is_on_disk_before_the_final_evaluation(tmp_path, monkeypatch):
+def test_the_final_checkpoint_is_on_disk_before_the_final_evaluation(tmp_path, monkeypatch, make_trainer):
     """A signal's grace period ends in SIGKILL; a final evaluation or FID may outlast it: the
     trained state is saved before them, then again with their results."""
     from wgan_cli.rundir import RunDir
@@ -86,7 +86,7 @@ def test_the_final_checkpoint_is_on_disk_before_the_final_evaluation(tmp_path, m
         return evaluate(self, ctx, tracker)
 
     monkeypatch.setattr(Evaluate, "run", spy)
-    Trainer(compose_config(*FAST, "steps=4", "eval.every=0", "checkpoint.every=0"), tmp_path).fit()
+    make_trainer(*FAST, "steps=4", "eval.every=0", "checkpoint.every=0").fit()
     assert seen == [4]
     final = torch.load(RunDir(tmp_path).last, weights_only=True)
     assert final["step"] == 4 and final["history"]["w1/exact"][-1][0] == 4  # rewritten with the evaluation's results

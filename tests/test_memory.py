@@ -31,12 +31,11 @@ def test_a_batch_that_cannot_fit_is_refused_before_training(tmp_path):
     assert need(fits) <= host_available() * 1.05 < need(fits * 2)  # the largest is the boundary, within drift
 
 
-def test_eval_n_that_cannot_fit_names_the_largest_and_sliced(tmp_path):
-    from wgan_cli.training import Trainer
+def test_eval_n_that_cannot_fit_names_the_largest_and_sliced(tmp_path, make_trainer):
 
     with pytest.raises(TooLarge, match=r"^eval.n=60000: exact W1 .* needs about .* GiB, .* available; the largest "
                                        r"that fits is about \d+; lower eval.n \(w1/sliced scales"):
-        Trainer(compose_config("eval.n=60000", "steps=1"), tmp_path)
+        make_trainer("eval.n=60000", "steps=1")
     assert not (tmp_path / "checkpoints").exists()
 
 

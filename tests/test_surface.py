@@ -129,14 +129,12 @@ def test_the_dashboard_pictures_are_readable_on_a_card():
     assert ax.title.get_fontsize() >= 12
 
 
-def test_histograms_show_the_weights_the_critic_uses(tmp_path):
+def test_histograms_show_the_weights_the_critic_uses(make_trainer):
     import torch
 
-    from helpers import compose_config
-    from wgan_cli.training import Trainer
     from wgan_cli.training.evaluation import effective_weights
 
-    trainer = Trainer(compose_config("critic=sn", "steps=1", "eval.every=0"), tmp_path)
+    trainer = make_trainer("critic=sn", "steps=1", "eval.every=0")
     trainer.nets.D.eval()
     found = dict(effective_weights(trainer.nets.D))
     assert "net.0.weight" in found and not any("parametrizations" in name for name in found)

@@ -67,29 +67,27 @@ def test_a_bad_thread_count_is_one_line(bad):
         threads.parse_setting(bad)
 
 
-def test_a_trainer_sets_the_policy_and_an_explicit_count(tmp_path, monkeypatch):
-    from wgan_cli.training import Trainer
+def test_a_trainer_sets_the_policy_and_an_explicit_count(monkeypatch, make_trainer):
 
     for name in threads.ENV_KEYS:
         monkeypatch.delenv(name, raising=False)
     torch.set_num_threads(2)
-    Trainer(compose_config(*FAST, "resume=never"), tmp_path / "auto")
+    make_trainer(*FAST, "resume=never", run_dir="auto")
     assert torch.get_num_threads() == 1  # the toy MLP: one thread
-    Trainer(compose_config(*FAST, "resume=never", "train.threads=3"), tmp_path / "three")
+    make_trainer(*FAST, "resume=never", "train.threads=3", run_dir="three")
     assert torch.get_num_threads() == 3
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
-    Trainer(compose_config(*FAST, "resume=never"), tmp_path / "env")
+    make_trainer(*FAST, "resume=never", run_dir="env")
     assert torch.get_num_threads() == 2
 
 
-def test_thread_count_changes_the_bits_so_a_run_keeps_one(tmp_path):
+def test_thread_count_changes_the_bits_so_a_run_keeps_one(make_trainer):
     """Why the policy is a function of the work and the cores, never of the machine's load: the
     same steps on 1 and on 2 threads end in different weights."""
-    from wgan_cli.training import Trainer
 
     weights = []
     for n in (1, 2):
-        t = Trainer(compose_config("resume=never", f"train.threads={n}"), tmp_path / str(n))
+        t = make_trainer("resume=never", f"train.threads={n}", run_dir=str(n))
         for _ in range(30):
             t.train_step()
         weights.append(torch.cat([p.detach().flatten() for p in t.nets.G.parameters()]))
@@ -99,7 +97,7 @@ def test_thread_count_changes_the_bits_so_a_run_keeps_one(tmp_path):
 def test_dataloader_workers_run_one_thread():
     from torch.utils.data import DataLoader, Dataset
 
-    from wgan_cli.data.images import init_worker
+    from wgan_cli.data.image_folder import init_worker
 
     class Threads(Dataset):
         def __len__(self) -> int:
@@ -128,15 +126,14 @@ def test_the_cli_logs_its_choice_and_refuses_a_bad_one(tmp_path):
     assert bad.returncode != 0 and "--threads=none: choose auto or a whole number" in bad.stderr
 
 
-def test_a_count_set_from_python_before_the_run_is_kept(tmp_path, monkeypatch):
-    from wgan_cli.training import Trainer
+def test_a_count_set_from_python_before_the_run_is_kept(monkeypatch, make_trainer):
 
     for name in threads.ENV_KEYS:
         monkeypatch.delenv(name, raising=False)
     default = threads.torch_default()
     assert default == torch_default_in_a_fresh_process()
     torch.set_num_threads(default + 5)
-    Trainer(compose_config(*FAST, "resume=never"), tmp_path / "kept")
+    make_trainer(*FAST, "resume=never", run_dir="kept")
     assert torch.get_num_threads() == default + 5
     assert threads.resolve("auto", threads.SMALL, env={}, current=default, default=default)[0] == 1
 

@@ -22,10 +22,9 @@ def test_an_infinite_or_nan_learning_rate_is_refused(override, message):
     assert str(caught.value) == message
 
 
-def test_a_negative_memory_cap_is_refused_as_every_other_negative_size(tmp_path):
+def test_a_negative_memory_cap_is_refused_as_every_other_negative_size(make_trainer):
     from wgan_cli.errors import ConfigError
-    from wgan_cli.training import Trainer
 
     with pytest.raises(ConfigError) as caught:
-        Trainer(compose_config("data=digits", "fid.every=0", "data.max_memory_mb=-1"), tmp_path)
+        make_trainer("data=digits", "fid.every=0", "data.max_memory_mb=-1")
     assert str(caught.value) == "data.max_memory_mb=-1: must be an integer >= 0 (0: an image folder always streams)"

@@ -39,9 +39,8 @@ def overrides_of(job: Path) -> dict[str, str]:
 
 def curve(job: Path, tag: str) -> list[tuple[int, float, float]]:
     """(step, wall_time, value) of ``tag`` in the job's event files (empty when absent)."""
-    from tensorboard.backend.event_processing.event_accumulator import (
-        EventAccumulator,  # lazy: keeps tensorboard out of start-up
-    )
+    from tensorboard.backend.event_processing.event_accumulator import (  # lazy: keeps tensorboard out of start-up
+        EventAccumulator)
 
     if not RunDir(job).events.is_dir():
         return []

@@ -16,7 +16,7 @@ order of precedence:
 The count is chosen once per run and never follows the machine's load: results depend on it in
 their last bits (tested), and a run must not depend on what else ran beside it.
 
-DataLoader workers run with one thread each (set in every worker: data/images.py; tested).
+DataLoader workers run with one thread each (set in every worker: data/image_folder.py; tested).
 """
 
 from __future__ import annotations

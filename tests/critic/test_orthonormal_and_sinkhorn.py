@@ -44,7 +44,7 @@ def test_the_orthonormal_critic_stays_1_lipschitz_after_training_with_a_large_le
     assert grad.norm(dim=1).max() <= 1.0 + 1e-3
 
 
-def test_the_orthonormal_critic_builds_on_cnn32_and_refuses_resnet32(tmp_path):
+def test_the_orthonormal_critic_builds_on_cnn32_and_refuses_resnet32(tmp_path, make_trainer):
     cfg = compose_config("critic=orthonormal", "data=digits", "model.channels=8", "batch_size=8", "steps=2",
                          "eval.n=16", "fid.every=0")
     trainer = Trainer(cfg, tmp_path)
@@ -56,7 +56,7 @@ def test_the_orthonormal_critic_builds_on_cnn32_and_refuses_resnet32(tmp_path):
              if isinstance(m, kind)}
     assert kinds == {lip.SpectralConv2d, lip.SpectralLinear, lip.GroupSort2}
     with pytest.raises(ConfigError, match="residual sums"):
-        Trainer(compose_config("critic=orthonormal", "data=digits", "model=resnet32", "fid.every=0"), tmp_path / "res")
+        make_trainer("critic=orthonormal", "data=digits", "model=resnet32", "fid.every=0", run_dir="res")
 
 
 @pytest.mark.slow
@@ -70,11 +70,11 @@ def test_the_orthonormal_critic_on_resnet32_is_one_line_from_the_cli(tmp_path):
 
 
 @pytest.mark.parametrize("critic", ["orthonormal", "sinkhorn"])
-def test_the_new_critics_checkpoint_and_resume_exactly(tmp_path, critic):
+def test_the_new_critics_checkpoint_and_resume_exactly(tmp_path, critic, make_trainer):
     run = [f"critic={critic}", *FAST, "eval.every=5", "checkpoint.every=5", "optim.decay=none"]  # same lr schedule
-    Trainer(compose_config(*run, "steps=10"), tmp_path / "straight").fit()
-    Trainer(compose_config(*run, "steps=5"), tmp_path / "split").fit()
-    resumed = Trainer(compose_config(*run, "steps=10"), tmp_path / "split")
+    make_trainer(*run, "steps=10", run_dir="straight").fit()
+    make_trainer(*run, "steps=5", run_dir="split").fit()
+    resumed = make_trainer(*run, "steps=10", run_dir="split")
     assert resumed.state.step == 5
     resumed.fit()
     a, b = (torch.load(tmp_path / d / "checkpoints" / "last.pt", weights_only=True) for d in ("straight", "split"))

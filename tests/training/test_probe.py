@@ -23,10 +23,10 @@ def weights(t: Trainer) -> list[torch.Tensor]:
     return [p.detach().clone() for p in (*t.nets.G.parameters(), *t.nets.D.parameters())]
 
 
-def test_training_is_bitwise_the_same_with_the_probe_on_or_off(tmp_path):
-    off = Trainer(compose_config(*RUN), tmp_path / "off")
+def test_training_is_bitwise_the_same_with_the_probe_on_or_off(make_trainer):
+    off = make_trainer(*RUN, run_dir="off")
     off.fit()
-    on = Trainer(compose_config(*RUN, *PROBE), tmp_path / "on")
+    on = make_trainer(*RUN, *PROBE, run_dir="on")
     metrics = on.fit()
     assert all(torch.equal(a, b) for a, b in zip(weights(off), weights(on)))
     assert torch.equal(off.state.rng.get_state(), on.state.rng.get_state())
@@ -35,11 +35,11 @@ def test_training_is_bitwise_the_same_with_the_probe_on_or_off(tmp_path):
     assert metrics["w1/probe_se"] > 0
 
 
-def test_a_resumed_run_with_the_probe_is_bitwise_the_uninterrupted_one(tmp_path):
-    straight = Trainer(compose_config(*RUN, *PROBE), tmp_path / "straight")
+def test_a_resumed_run_with_the_probe_is_bitwise_the_uninterrupted_one(make_trainer):
+    straight = make_trainer(*RUN, *PROBE, run_dir="straight")
     straight.fit()
-    Trainer(compose_config(*[a for a in RUN if a != "steps=6"], "steps=3", *PROBE), tmp_path / "cut").fit()
-    resumed = Trainer(compose_config(*RUN, *PROBE), tmp_path / "cut")
+    make_trainer(*[a for a in RUN if a != "steps=6"], "steps=3", *PROBE, run_dir="cut").fit()
+    resumed = make_trainer(*RUN, *PROBE, run_dir="cut")
     assert resumed.state.step == 3
     resumed.fit()
     assert all(torch.equal(a, b) for a, b in zip(weights(straight), weights(resumed)))
@@ -85,11 +85,10 @@ IMAGES = ["data=digits", "data.size=8", "model.channels=8", "batch_size=16", "ev
           "steps=4", "eval.every=2", "checkpoint.every=0"]
 
 
-def test_the_probe_on_images_is_a_1_lipschitz_conv_net_and_leaves_training_bitwise_the_same(tmp_path):
-    off = Trainer(compose_config(*IMAGES), tmp_path / "off")
+def test_the_probe_on_images_is_a_1_lipschitz_conv_net_and_leaves_training_bitwise_the_same(make_trainer):
+    off = make_trainer(*IMAGES, run_dir="off")
     off.fit()
-    on = Trainer(compose_config(*IMAGES, "probe.every=2", "probe.updates=10", "probe.width=8", "probe.batch=16"),
-                 tmp_path / "on")
+    on = make_trainer(*IMAGES, "probe.every=2", "probe.updates=10", "probe.width=8", "probe.batch=16", run_dir="on")
     metrics = on.fit()
     assert all(torch.equal(a, b) for a, b in zip(weights(off), weights(on)))
     assert any(isinstance(m, nn.Conv2d) for m in on.probe.net.modules())
@@ -97,10 +96,10 @@ def test_the_probe_on_images_is_a_1_lipschitz_conv_net_and_leaves_training_bitwi
     assert metrics["w1/probe"] > 0  # the untrained generator's noise is far from the digits
 
 
-def test_on_a_finite_data_set_the_probe_reads_only_samples_its_fit_never_drew(tmp_path):
+def test_on_a_finite_data_set_the_probe_reads_only_samples_its_fit_never_drew(make_trainer):
     from wgan_cli.training.probe import RealDraws
 
-    t = Trainer(compose_config(*IMAGES), tmp_path)
+    t = make_trainer(*IMAGES)
     taken: list[set[int]] = []
     take = t.data.take
     t.data.take = lambda idx: (taken.append(set(idx.tolist())), take(idx))[1]
@@ -118,14 +117,14 @@ def test_on_a_finite_data_set_the_probe_reads_only_samples_its_fit_never_drew(tm
     assert torch.equal(RealDraws(t.data, 2000, seed=0).held_idx, draws.held_idx)  # the same split at every reading
 
 
-def test_a_folder_too_small_to_hold_out_a_quarter_trains_without_the_probe_and_says_so(tmp_path, caplog):
+def test_a_folder_too_small_to_hold_out_a_quarter_trains_without_the_probe_and_says_so(tmp_path, caplog, make_trainer):
     from PIL import Image
 
     (tmp_path / "images").mkdir()
     for i in range(5):  # a quarter of 5 is one image: no standard error to read
         Image.new("RGB", (8, 8), (40 * i, 0, 0)).save(tmp_path / "images" / f"{i}.png")
-    t = Trainer(compose_config("data=image_folder", f"data.path={tmp_path / 'images'}", "data.size=8", "model=mlp",
-                               "model.width=32", "batch_size=8", "eval.n=16", "fid.every=0", "steps=2"), tmp_path / "run")
+    t = make_trainer("data=image_folder", f"data.path={tmp_path / 'images'}", "data.size=8", "model=mlp",
+                               "model.width=32", "batch_size=8", "eval.n=16", "fid.every=0", "steps=2", run_dir="run")
     assert t.cfg.probe.every > 0 and t.probe is None  # on by default for images, off for this folder
     assert "holds 5 samples; the probe reads on a quarter of them" in caplog.text
     metrics = t.fit()
@@ -148,21 +147,21 @@ class ReadsProbe(Task):
         return {"probe/doubled": 2 * ctx.results["w1/probe"]}
 
 
-def test_a_plugin_task_reads_the_probe_of_its_step(register, tmp_path):
+def test_a_plugin_task_reads_the_probe_of_its_step(register, make_trainer):
     register(TASKS, "reads_probe", ReadsProbeConfig, ReadsProbe)
-    metrics = Trainer(compose_config(*RUN, *PROBE, "+tasks.reads_probe.every=3"), tmp_path).fit()
+    metrics = make_trainer(*RUN, *PROBE, "+tasks.reads_probe.every=3").fit()
     assert sorted(ReadsProbe.seen) == [3, 6]
     assert ReadsProbe.seen[6] == metrics["w1/probe"]
     assert metrics["probe/doubled"] == 2 * metrics["w1/probe"]
 
 
-def test_the_w1_charts_draw_the_probe_in_the_bracket_and_the_critic_against_it(tmp_path):
+def test_the_w1_charts_draw_the_probe_in_the_bracket_and_the_critic_against_it(tmp_path, make_trainer):
     import re
 
     from helpers import bracket_series, event_accumulator, scalars
     from tensorboard.plugins.custom_scalar import layout_pb2
 
-    Trainer(compose_config(*RUN, *PROBE), tmp_path).fit()
+    make_trainer(*RUN, *PROBE).fit()
     acc = event_accumulator(tmp_path)
     raw = acc.PluginTagToContent("custom_scalars")
     layout = layout_pb2.Layout.FromString(acc.Tensors(next(iter(raw)))[0].tensor_proto.string_val[0])

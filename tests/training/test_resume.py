@@ -86,12 +86,12 @@ def test_a_resume_that_changes_the_model_names_the_keys_and_keeps_the_record(tmp
     assert summary["changed_on_resume"] == ["optim.lr_d 0.0001 -> 0.0003", "steps 10 -> 12"]
 
 
-def test_a_resume_takes_new_learning_rates_betas_and_steps_and_lists_the_changes(tmp_path, caplog):
+def test_a_resume_takes_new_learning_rates_betas_and_steps_and_lists_the_changes(caplog, make_trainer):
     caplog.set_level(logging.INFO)
     base = [*STATEFUL_RUN, "eval.every=0", "optim.lr_d=1e-4", "optim.lr_g=1e-4"]
-    Trainer(compose_config(*base, "steps=4"), tmp_path).fit()
-    resumed = Trainer(compose_config(*base, "steps=10", "optim.lr_d=5e-4", "optim.lr_g=2e-4", "optim.betas=[0.0,0.99]",
-                                     "n_critic=2", "log_every=2"), tmp_path)
+    make_trainer(*base, "steps=4").fit()
+    resumed = make_trainer(*base, "steps=10", "optim.lr_d=5e-4", "optim.lr_g=2e-4", "optim.betas=[0.0,0.99]",
+                                     "n_critic=2", "log_every=2")
     assert resumed.state.step == 4
     factor = 1 - 4 / 10  # linear decay, at step 4 of the new 10
     (group_d,), (group_g,) = resumed.nets.opt_d.param_groups, resumed.nets.opt_g.param_groups
@@ -106,12 +106,12 @@ def test_a_resume_takes_new_learning_rates_betas_and_steps_and_lists_the_changes
 
 @pytest.mark.parametrize("override, key", [("seed=1", "seed 0 -> 1"), ("loss=hinge", "loss.name wasserstein -> hinge"),
                                            ("data.std=0.1", "data.std 0.02 -> 0.1")])
-def test_a_resume_refuses_keys_that_define_the_experiment(tmp_path, override, key):
+def test_a_resume_refuses_keys_that_define_the_experiment(override, key, make_trainer):
     from wgan_cli.errors import ConfigError
 
-    Trainer(compose_config(*STATEFUL_RUN, "eval.every=0", "steps=2"), tmp_path).fit()
+    make_trainer(*STATEFUL_RUN, "eval.every=0", "steps=2").fit()
     with pytest.raises(ConfigError, match=f"cannot change within a run \\({key}\\)"):
-        Trainer(compose_config(*STATEFUL_RUN, "eval.every=0", "steps=4", override), tmp_path)
+        make_trainer(*STATEFUL_RUN, "eval.every=0", "steps=4", override)
 
 
 @pytest.mark.slow
@@ -133,7 +133,7 @@ def test_resume_from_a_path_continues_into_a_new_run_dir(tmp_path):
     assert [s for s, _ in scalars(tmp_path / "b")["loss/critic"]] == list(range(11, 16))
 
 
-def test_a_checkpoint_moves_between_cpu_and_cuda_with_the_random_stream_reseeded(tmp_path, caplog):
+def test_a_checkpoint_moves_between_cpu_and_cuda_with_the_random_stream_reseeded(tmp_path, caplog, make_trainer):
     """A CUDA generator saves 16 bytes (Philox seed and offset), a CPU one 5056 (Mersenne Twister):
     resuming across that change reseeds the training stream from the saved state, the same way every
     time. The CUDA checkpoint is written here in its real format (this machine has no GPU;
@@ -147,8 +147,7 @@ def test_a_checkpoint_moves_between_cpu_and_cuda_with_the_random_stream_reseeded
     torch.save(state, tmp_path / "from_cuda.pt")
     finals = []
     for attempt in ("a", "b"):
-        resumed = Trainer(compose_config(*STATEFUL_RUN, "steps=15", "eval.every=0", f"resume={tmp_path / 'from_cuda.pt'}"),
-                          tmp_path / attempt)
+        resumed = make_trainer(*STATEFUL_RUN, "steps=15", "eval.every=0", f"resume={tmp_path / 'from_cuda.pt'}", run_dir=attempt)
         assert resumed.state.step == 10 and resumed.state.rng.get_state().numel() == 5056
         resumed.fit()
         finals.append(torch.load(tmp_path / attempt / "checkpoints" / "last.pt", weights_only=True))
@@ -156,7 +155,7 @@ def test_a_checkpoint_moves_between_cpu_and_cuda_with_the_random_stream_reseeded
     assert finals[0]["step"] == 15 and torch.equal(finals[0]["rng"], finals[1]["rng"])
     for key, value in finals[0]["generator"].items():
         assert torch.equal(value, finals[1]["generator"][key]), key
-    straight = Trainer(compose_config(*STATEFUL_RUN, "steps=15", "eval.every=0", f"resume={tmp_path / 'gpu'}"), tmp_path / "c")
+    straight = make_trainer(*STATEFUL_RUN, "steps=15", "eval.every=0", f"resume={tmp_path / 'gpu'}", run_dir="c")
     straight.fit()
     assert not torch.equal(straight.state.rng.get_state(), finals[0]["rng"])  # another stream than the unchanged one
 
@@ -186,13 +185,12 @@ def test_a_missing_or_corrupt_resume_path_is_one_line(tmp_path, content, message
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
-def test_a_last_pt_that_is_not_a_file_is_refused_not_taken_for_a_fresh_start(tmp_path):
+def test_a_last_pt_that_is_not_a_file_is_refused_not_taken_for_a_fresh_start(tmp_path, make_trainer):
     from wgan_cli.errors import UserError
-    from wgan_cli.training import Trainer
 
     (tmp_path / "checkpoints" / "last.pt").mkdir(parents=True)
     with pytest.raises(UserError) as caught:
-        Trainer(compose_config("model.width=16", "eval.n=64"), tmp_path)
+        make_trainer("model.width=16", "eval.n=64")
     assert str(caught.value) == (f"{tmp_path / 'checkpoints' / 'last.pt'} exists but is not a file; move it away "
                                  "to start the run over, or choose another hydra.run.dir")
     assert (tmp_path / "checkpoints" / "last.pt").is_dir()

@@ -111,12 +111,12 @@ def mean_fake(register):
     return register(TASKS, "mean_fake", MeanFakeConfig, MeanFake)
 
 
-def test_a_registered_task_runs_at_its_cadence_and_leaves_training_as_it_was(mean_fake, tmp_path):
+def test_a_registered_task_runs_at_its_cadence_and_leaves_training_as_it_was(mean_fake, tmp_path, make_trainer):
     run = [*FAST, "steps=5", "eval.every=0", "checkpoint.every=0"]
-    plain = Trainer(compose_config(*run), tmp_path / "plain")
+    plain = make_trainer(*run, run_dir="plain")
     plain.fit()
     MeanFake.runs.clear()
-    with_task = Trainer(compose_config(*run, "+tasks.mean_fake.n=8"), tmp_path / "task")
+    with_task = make_trainer(*run, "+tasks.mean_fake.n=8", run_dir="task")
     metrics = with_task.fit()
     assert MeanFake.runs == [2, 4, 5]  # every 2 (its schema's default) and at the last step
     assert metrics["fake/mean"] == pytest.approx(scalars(tmp_path / "task")["fake/mean"][-1][1], rel=1e-6)
@@ -138,13 +138,13 @@ def test_a_task_sees_only_the_documented_context_and_its_stream_depends_on_the_s
                 task_seed(0, "mean_fake", 5)}) == 4
 
 
-def test_a_removed_task_is_gone_from_the_registry_and_the_config_store(register, tmp_path):
+def test_a_removed_task_is_gone_from_the_registry_and_the_config_store(register, make_trainer):
     register(TASKS, "taken_back", MeanFakeConfig, MeanFake)
     assert compose_config("+tasks.taken_back.every=3").tasks.taken_back.every == 3
     TASKS.remove("taken_back")
     assert "taken_back" not in TASKS.names()
     with pytest.raises(ConfigError, match=r"^tasks.taken_back: no such task"):
-        Trainer(compose_config(*FAST, "+tasks.taken_back.every=3"), tmp_path)
+        make_trainer(*FAST, "+tasks.taken_back.every=3")
 
 
 @pytest.mark.parametrize("override, message", [
@@ -153,21 +153,19 @@ def test_a_removed_task_is_gone_from_the_registry_and_the_config_store(register,
     ("+tasks.mean_fake.every=-1", "tasks.mean_fake.every=-1: must be >= 0"),
     ("+tasks.mean_fake=3", "tasks.mean_fake=3: give the task's keys"),
 ])
-def test_a_bad_task_is_one_line(override, message, mean_fake, tmp_path):
+def test_a_bad_task_is_one_line(override, message, mean_fake, make_trainer):
     with pytest.raises(ConfigError) as caught:
-        Trainer(compose_config(*FAST, override), tmp_path)
+        make_trainer(*FAST, override)
     assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
 
 
-def test_the_noise_floor_is_the_mean_over_eight_pairs_of_real_draws_on_its_own_stream(tmp_path):
+def test_the_noise_floor_is_the_mean_over_eight_pairs_of_real_draws_on_its_own_stream(make_trainer):
     import statistics
 
-    from helpers import compose_config
     from wgan_cli.metrics.w1 import exact_w1
-    from wgan_cli.training import Trainer
     from wgan_cli.training.evaluation import FLOOR_DRAWS, FLOOR_STREAM
 
-    t = Trainer(compose_config("eval.n=200", "seed=3"), tmp_path)
+    t = make_trainer("eval.n=200", "seed=3")
     g = torch.Generator().manual_seed(3 * 1_000_003 + FLOOR_STREAM)
     draws = [exact_w1(t.data.sample(200, g), t.data.sample(200, g)) for _ in range(FLOOR_DRAWS)]
     assert t.evaluator.noise_floor() == (pytest.approx(statistics.fmean(draws)), pytest.approx(statistics.stdev(draws)))

@@ -120,10 +120,7 @@ def dataset_source(spec: str, extractor, args: argparse.Namespace) -> Source:  #
 
     from wgan_cli.data import DATASETS  # lazy: keeps torch out of start-up
     from wgan_cli.metrics.fid import (  # lazy: keeps torch out of start-up
-        cached_statistics,
-        default_cache_dir,
-        features_of,
-    )
+        cached_statistics, default_cache_dir, features_of)
     from wgan_cli.metrics.fid_monitor import reference_key  # lazy: keeps torch out of start-up
     from wgan_cli.schema import compose_config  # lazy: keeps torch out of start-up
 
@@ -156,11 +153,7 @@ def checkpoint_source(spec: str, extractor, args: argparse.Namespace) -> Source:
     import torch  # lazy: keeps torch out of start-up
 
     from wgan_cli.checkpoint import (  # lazy: keeps torch out of start-up
-        generator_from_checkpoint,
-        load_checkpoint,
-        resolve_checkpoint,
-        sampler_name,
-    )
+        generator_from_checkpoint, load_checkpoint, resolve_checkpoint, sampler_name)
     from wgan_cli.metrics.fid import Statistics  # lazy: keeps torch out of start-up
 
     state = load_checkpoint(spec, extractor.device)
@@ -246,12 +239,7 @@ def run(args: argparse.Namespace) -> None:
         check_new(Path(args.save_stats), "--save-stats", args.force)
     from wgan_cli.device import resolve_device  # lazy: keeps torch out of start-up
     from wgan_cli.metrics.fid import (  # lazy: keeps torch out of start-up
-        Statistics,
-        fid,
-        inception_score,
-        kid,
-        protocol_tag,
-    )
+        Statistics, fid, inception_score, kid, protocol_tag)
     from wgan_cli.metrics.inception import EXTRACTOR, FeatureExtractor  # lazy: keeps torch out of start-up
 
     threads.apply(args.threads, threads.LARGE, key="--threads")  # Inception: 11 GFLOP an image

@@ -128,14 +128,8 @@ def check_memory(methods: tuple[str, ...], n: int, m: int, dim: int = 2) -> None
     """Refuse, before solving, a method whose n x m problem cannot fit in memory (exact W1 on the
     line sorts instead: no n x m problem)."""
     from wgan_cli.memory import (  # lazy: keeps torch out of start-up
-        EXACT_BYTES_PER_PAIR,
-        LP_BYTES_PER_PAIR,
-        SINKHORN_BYTES_PER_PAIR,
-        TooLarge,
-        host_available,
-        largest_square,
-        size,
-    )
+        EXACT_BYTES_PER_PAIR, LP_BYTES_PER_PAIR, SINKHORN_BYTES_PER_PAIR, TooLarge, host_available, largest_square,
+        size)
 
     available = host_available()
     for method, per_pair in (("exact", EXACT_BYTES_PER_PAIR), ("lp", LP_BYTES_PER_PAIR), ("sinkhorn", SINKHORN_BYTES_PER_PAIR)):

@@ -17,8 +17,7 @@ from torch import Tensor, nn
 
 from wgan_cli.errors import ConfigError
 from wgan_cli.metrics.fid import (
-    Statistics, cached_statistics, default_cache_dir, features_of, fid, inception_score, kid, protocol_tag,
-)
+    Statistics, cached_statistics, default_cache_dir, features_of, fid, inception_score, kid, protocol_tag)
 from wgan_cli.metrics.inception import EXTRACTOR, EXTRACTOR_ID, FeatureExtractor
 from wgan_cli.metrics.prdc import K_DC, K_PR, prdc
 

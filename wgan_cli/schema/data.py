@@ -87,5 +87,6 @@ for _name, _schema in {"gaussians8": ToyConfig, "gaussians25": Gaussians25Config
                        "disjoint_lines": DataConfig}.items():
     DATASETS.declare(_name, _schema, "wgan_cli.data.toy")
 for _name, _schema in {"digits": DigitsConfig, "mnist": TorchvisionConfig, "fashion_mnist": TorchvisionConfig,
-                       "cifar10": TorchvisionConfig, "image_folder": FolderConfig}.items():
+                       "cifar10": TorchvisionConfig}.items():
     DATASETS.declare(_name, _schema, "wgan_cli.data.images")
+DATASETS.declare("image_folder", FolderConfig, "wgan_cli.data.image_folder")
