@@ -12,16 +12,16 @@ from wgan_cli.errors import ConfigError
 
 
 def test_time_to_quality_is_the_first_evaluation_under_twice_the_floor(tmp_path):
-    """A small eval.n makes the floor large, so the bar is met within a few hundred steps."""
+    """A small eval.n makes the floor large, so the bar is met within a hundred steps or so (75 at seed 0)."""
     from wgan_cli.training import Trainer
 
-    cfg = compose_config("steps=400", "eval.every=25", "eval.n=64", "resume=never", "checkpoint.every=0")
+    cfg = compose_config("steps=200", "eval.every=25", "eval.n=64", "resume=never", "checkpoint.every=0")
     t = Trainer(cfg, tmp_path)
     t.fit()
     logged = scalars(tmp_path)
     floor = dict(logged["w1/noise_floor"])
     first = next((step for step, exact in logged["w1/exact"] if exact <= 2 * floor[step]), None)
-    assert first is not None and first < 400
+    assert first is not None and first < 200
     assert t.state.records.quality["step"] == first
     assert 0 < t.state.records.quality["seconds"] <= t.state.records.elapsed()
     assert t.quality_bar == "w1/exact <= 2 x w1/noise_floor"
@@ -32,20 +32,20 @@ def test_time_to_quality_is_the_first_evaluation_under_twice_the_floor(tmp_path)
 def test_time_to_quality_survives_a_resume_and_reaches_the_summary(tmp_path):
     run_dir = tmp_path / "run"
     common = ["eval.every=25", "eval.n=64", "checkpoint.every=25", f"hydra.run.dir={run_dir}"]
-    first = run_cli("train", "steps=300", *common)
+    first = run_cli("train", "steps=150", *common)
     assert first.returncode == 0, first.stderr
     reached = json.loads((run_dir / "summary.json").read_text())["time_to_quality"]
     assert reached["bar"] == "w1/exact <= 2 x w1/noise_floor" and reached["step"] is not None
-    more = run_cli("train", "steps=350", *common)  # resumed: the bar was met in the first attempt
+    more = run_cli("train", "steps=200", *common)  # resumed: the bar was met in the first attempt
     assert more.returncode == 0, more.stderr
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["steps"] == 350
+    assert summary["steps"] == 200
     assert summary["time_to_quality"] == reached
     from scipy.stats import spearmanr
 
-    logged = scalars(run_dir)  # both attempts' evaluations: 25, 50, ..., 350
+    logged = scalars(run_dir)  # both attempts' evaluations: 25, 50, ..., 200
     tracks = summary["critic_tracks_quality"]
-    assert tracks["critic"] == "w1/critic" and tracks["evaluations"] == len(logged["w1/critic"]) == 14
+    assert tracks["critic"] == "w1/critic" and tracks["evaluations"] == len(logged["w1/critic"]) == 8
     expected = spearmanr([v for _, v in logged["w1/critic"]], [v for _, v in logged["w1/exact"]]).statistic
     assert tracks["spearman"]["w1/exact"] == pytest.approx(expected, abs=1e-6)
 
