@@ -1,8 +1,9 @@
 """The run's components, built from the registries, and one generator step on the host's side.
 
-The pieces: ``step.py`` (the optimizer updates, capturable as a CUDA graph), ``evaluation.py``
-(W1 against ground truth), ``state.py`` (checkpoints and resume), ``records.py`` (what the run
-records as it trains), ``tasks.py`` (what runs every so many steps) and ``loop.py`` (the loop).
+The pieces: ``run_state.py`` (the run's mutable state: ``Networks`` and ``RunState``), ``step.py``
+(the optimizer updates, capturable as a CUDA graph), ``evaluation.py`` (W1 against ground truth),
+``state.py`` (checkpoints and resume), ``records.py`` (what the run records as it trains),
+``tasks.py`` (what runs every so many steps, on a ``TaskContext``) and ``loop.py`` (the loop).
 """
 
 from __future__ import annotations
