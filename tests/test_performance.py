@@ -130,7 +130,7 @@ def test_penalty_critics_train_to_the_same_bits_with_fewer_flops(overrides, tmp_
         plain.train_step()
         swapped.train_step()
     for net in ("D", "G"):
-        for a, b in zip(getattr(plain, net).state_dict().values(), getattr(swapped, net).state_dict().values()):
+        for a, b in zip(getattr(plain.nets, net).state_dict().values(), getattr(swapped.nets, net).state_dict().values()):
             assert torch.equal(a, b)
 
 
