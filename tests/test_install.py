@@ -68,3 +68,23 @@ def test_installed_wheel_trains_from_an_unrelated_directory(wheel, tmp_path):
     assert run.returncode == 0, run.stderr
     (last,) = (work / "outputs").glob("*/*/checkpoints/last.pt")
     assert last.stat().st_size > 0
+
+
+def test_every_upper_bound_on_a_dependency_names_its_incompatibility():
+    """A cap keeps users off newer releases (torch's included): one only where a known
+    incompatibility exists, said in a comment on its line or the lines just above it."""
+    import re
+    import tomllib
+
+    text = (REPO / "pyproject.toml").read_text()
+    project = tomllib.loads(text)["project"]
+    requirements = project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
+    lines = text.splitlines()
+    capped = [r for r in requirements if re.search(r"<(?!=?\s*$)", r)]
+    assert capped, "the test reads the requirements"
+    for requirement in capped:
+        (at,) = [i for i, line in enumerate(lines) if f'"{requirement}"' in line]
+        said = [lines[i] for i in range(max(0, at - 2), at + 1)]
+        assert any("#" in line for line in said), f"{requirement}: a cap without a reason"
+    names = {re.split(r"[<>=\[ ]", r)[0] for r in capped}
+    assert not names & {"torch", "torchvision"}

@@ -61,11 +61,10 @@ def update_ema(ema: AveragedModel, model: nn.Module, decay: float) -> None:
         return
     pairs = zip(itertools.chain(ema.module.parameters(), ema.module.buffers()),
                 itertools.chain(model.parameters(), model.buffers()), strict=True)
-    floats, others = [], []
     for averaged, current in pairs:
-        (floats if averaged.is_floating_point() else others).append((averaged.detach(), current.detach()))
-    if floats:
-        torch._foreach_lerp_([a for a, _ in floats], [c for _, c in floats], 1 - decay)
-    for averaged, current in others:  # integer buffers (BatchNorm's counter), as torch rounds them
-        averaged.copy_(averaged * decay + current * (1 - decay))
+        averaged, current = averaged.detach(), current.detach()
+        if averaged.is_floating_point():
+            averaged.lerp_(current, 1 - decay)
+        else:  # integer buffers (BatchNorm's counter), as torch rounds them
+            averaged.copy_(averaged * decay + current * (1 - decay))
     ema.n_averaged += 1
