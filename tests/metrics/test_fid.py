@@ -17,7 +17,8 @@ import torch
 
 from helpers import event_accumulator, run_cli, scalars
 from wgan_cli.metrics import inception
-from wgan_cli.metrics.fid import Statistics, cached_statistics, fid, frechet_distance, inception_score, kid
+from wgan_cli.metrics.fid import (Statistics, cached_statistics, features_of, fid, frechet_distance, inception_score,
+                                  kid)
 from wgan_cli.metrics.inception import FeatureExtractor, WeightsError, resize_tf1_bilinear
 
 
@@ -173,7 +174,8 @@ def test_weights_resolution_order_and_the_missing_weights_message(tmp_path, monk
 def test_cached_statistics_are_reused(tmp_path) -> None:
     calls = []
 
-    def compute() -> torch.Tensor:
+    def compute(parts) -> torch.Tensor:
+        assert parts == tmp_path / "key.parts"  # where an interrupted computation keeps its work
         calls.append(1)
         return torch.randn(10, 4, dtype=torch.float64)
 
@@ -183,6 +185,49 @@ def test_cached_statistics_are_reused(tmp_path) -> None:
     assert np.array_equal(first.sigma, second.sigma) and second.n == 10
     cached_statistics("key", tmp_path, compute, keep_features=True)  # KID needs features: recomputed once
     assert len(calls) == 2 and cached_statistics("key", tmp_path, compute, keep_features=True)[1]
+
+
+def test_features_interrupted_by_a_kill_continue_from_the_parts_they_kept(tmp_path, monkeypatch) -> None:
+    """Reference statistics are computed in parts of PART_IMAGES images, each saved as it finishes:
+    a computation stopped midway (a kill, a Ctrl-C) leaves them, and the next one reads them instead
+    of computing them again, to the same features."""
+    from wgan_cli.metrics import fid as fid_module
+
+    monkeypatch.setattr(fid_module, "PART_IMAGES", 30)
+    images = torch.rand(100, 3, 8, 8) * 2 - 1
+    seen, stop_after = [], None
+
+    def extractor(batch: torch.Tensor) -> torch.Tensor:  # features any function of the image: its pixels
+        seen.append(len(batch))
+        if stop_after is not None and sum(seen) > stop_after:
+            raise KeyboardInterrupt
+        return batch.flatten(1)[:, :16] * 3
+
+    whole = features_of(extractor, images, batch=10)
+    parts = tmp_path / "key.parts"
+    seen.clear()
+    stop_after = 70  # the kill comes in the third part: two parts are on disk
+    with pytest.raises(KeyboardInterrupt):
+        features_of(extractor, images, 10, parts)
+    assert sorted(p.name for p in parts.iterdir()) == ["00000000.npy", "00000030.npy"]  # no temporary file
+    seen.clear()
+    stop_after = None
+    again = features_of(extractor, images, 10, parts)
+    assert sum(seen) == 40  # only images 60..99 went through the extractor
+    assert torch.equal(again, whole)
+
+
+def test_long_feature_work_says_how_far_it_is_at_least_every_ten_seconds(monkeypatch, caplog) -> None:
+    from wgan_cli.metrics import fid as fid_module
+
+    clock = iter(range(0, 1000, 4))  # every call to the clock: 4 s later
+    monkeypatch.setattr(fid_module.time, "monotonic", lambda: next(clock))
+    with caplog.at_level("INFO", logger="wgan_cli"):
+        features_of(lambda b: b.flatten(1), torch.zeros(50, 1, 2, 2), batch=5)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("FID features of 50 reference images")]
+    assert len(lines) >= 3  # 10 batches, 4 s apart: a line every 12 s at most
+    assert re.fullmatch(r"FID features of 50 reference images: \d+/50 \(\d+%\), [0-9.]+ img/s, about \d+ s left",
+                        lines[0]), lines[0]
 
 
 # -- the CLI ---------------------------------------------------------------------------------------

@@ -136,7 +136,8 @@ def dataset_source(spec: str, extractor, args: argparse.Namespace) -> Source:  #
     stats, cached = cached_statistics(
         reference_key(cfg.data, len(images), images.shape[-1]),
         Path(args.cache_dir) if args.cache_dir else default_cache_dir(),
-        lambda: features_of(extractor, images, args.batch), keep_features=keeps_features(args),
+        lambda parts: features_of(extractor, images, args.batch, parts, f"{name} images"),
+        keep_features=keeps_features(args),
     )
     how = "statistics loaded from cache" if cached else "statistics computed and cached"
     split = cfg.data.split

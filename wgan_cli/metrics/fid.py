@@ -12,6 +12,10 @@ random subsets.
 
 from __future__ import annotations
 
+import logging
+import shutil
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -21,6 +25,8 @@ import torch
 from torch import Tensor
 
 from wgan_cli.paths import cache_dir, written_atomically
+
+log = logging.getLogger("wgan_cli")
 
 
 @dataclass
@@ -118,15 +124,93 @@ def default_cache_dir() -> Path:
     return cache_dir("fid_stats")
 
 
-def features_of(extractor, images: Tensor, batch: int) -> Tensor:  # noqa: ANN001 - FeatureExtractor
-    """Features of a uint8 or [-1, 1] image tensor, in batches."""
-    return torch.cat([extractor(images[i:i + batch]) for i in range(0, len(images), batch)])
+PART_IMAGES = 500  # images whose features are kept together, as they finish, while statistics are computed
 
 
-def cached_statistics(key: str, cache_dir: Path, features: Callable[[], Tensor],
+def features_of(extractor, images: Tensor, batch: int, parts: Path | None = None,  # noqa: ANN001 - FeatureExtractor
+                label: str = "reference images") -> Tensor:
+    """Features of a uint8 or [-1, 1] image tensor, in batches, with progress (a count, a rate and
+    the time left: a bar on a terminal, a log line at least every ``Progress.every`` seconds). With
+    ``parts`` (a folder), each ``PART_IMAGES`` finished images' features are saved there as
+    ``NNNNNNNN.npy`` (the first image's index) and found again by a later call, so that work a kill
+    interrupted continues where it stopped."""
+    done = load_parts(parts, len(images)) if parts is not None else []
+    start = sum(len(d) for d in done)
+    progress = Progress(f"FID features of {len(images)} {label}", len(images), start)
+    for first in range(start, len(images), PART_IMAGES):
+        chunk = images[first:first + PART_IMAGES]
+        features = []
+        for i in range(0, len(chunk), batch):
+            features.append(extractor(chunk[i:i + batch]))
+            progress.advance(len(features[-1]))
+        done.append(torch.cat(features).float().cpu())
+        if parts is not None:
+            parts.mkdir(parents=True, exist_ok=True)
+            with written_atomically(parts / f"{first:08d}.npy") as tmp:
+                np.save(tmp, done[-1].numpy())
+    progress.close()
+    return torch.cat(done) if done else torch.zeros(0, 2048)
+
+
+def load_parts(parts: Path, total: int) -> list[Tensor]:
+    """The features an interrupted computation saved in ``parts``, in order, up to the first part
+    that is missing or unreadable."""
+    found = []
+    while sum(len(f) for f in found) < total:
+        path = parts / f"{sum(len(f) for f in found):08d}.npy"
+        try:
+            found.append(torch.from_numpy(np.load(path, allow_pickle=False)))
+        except (OSError, ValueError):
+            break
+    if found:
+        log.info("FID features: %d of %d images found in %s (an earlier computation); continuing",
+                 sum(len(f) for f in found), total, parts)
+    return found
+
+
+class Progress:
+    """How far long work is: ``done`` of ``total``, the rate and the time left, as a tqdm bar on a
+    terminal and as a log line at least every ``every`` seconds: said at the last advance before
+    ``every`` would pass, judged by how long the last one took."""
+
+    every = 10.0
+
+    def __init__(self, what: str, total: int, done: int = 0, bar: bool = True) -> None:
+        from tqdm import tqdm  # lazy: tqdm loads only where it is used
+
+        self.what, self.total, self.done, self.first = what, total, done, done
+        self.start = self.said = self.last = time.monotonic()
+        self.bar = tqdm(total=total, initial=done, desc=what, unit="img", disable=None if bar else True,
+                        leave=False, file=sys.stderr)
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        self.bar.update(n)
+        now = time.monotonic()
+        step, self.last = now - self.last, now
+        if now - self.said + step >= self.every:  # the next line would come too late: say it now
+            self.said = now
+            rate = (self.done - self.first) / max(now - self.start, 1e-9)
+            left = (self.total - self.done) / rate if rate > 0 else float("inf")
+            log.info("%s: %d/%d (%.0f%%), %.1f img/s, about %s left", self.what, self.done, self.total,
+                     100 * self.done / max(self.total, 1), rate, duration(left))
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def duration(seconds: float) -> str:
+    if seconds == float("inf"):
+        return "an unknown time"
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+def cached_statistics(key: str, cache_dir: Path, features: Callable[[Path], Tensor],
                       keep_features: bool = False) -> tuple[Statistics, bool]:
-    """Load ``<cache_dir>/<key>.npz``, or compute the features, save their statistics and return
-    them; ``keep_features`` (for KID) also stores the features. Returns (stats, was_cached)."""
+    """Load ``<cache_dir>/<key>.npz``, or compute the features (``features(parts)``, keeping what
+    is done in the folder ``<cache_dir>/<key>.parts`` until the statistics are saved), save their
+    statistics atomically and return them; ``keep_features`` (for KID) also stores the features.
+    Returns (stats, was_cached)."""
     path = Path(cache_dir) / f"{key}.npz"
     if path.is_file():
         try:
@@ -135,6 +219,8 @@ def cached_statistics(key: str, cache_dir: Path, features: Callable[[], Tensor],
             stats = None
         if stats is not None and (stats.features is not None or not keep_features):
             return stats, True
-    stats = Statistics.of(features(), keep_features)
+    parts = Path(cache_dir) / f"{key}.parts"
+    stats = Statistics.of(features(parts), keep_features)
     stats.save(path)
+    shutil.rmtree(parts, ignore_errors=True)
     return stats, False

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from wgan_cli.errors import ConfigError
 from wgan_cli.metrics.fid import (
-    Statistics, cached_statistics, default_cache_dir, features_of, fid, inception_score, kid, protocol_tag)
+    Progress, Statistics, cached_statistics, default_cache_dir, features_of, fid, inception_score, kid, protocol_tag)
 from wgan_cli.metrics.inception import EXTRACTOR, EXTRACTOR_ID, FeatureExtractor
 from wgan_cli.metrics.prdc import K_DC, K_PR, prdc
 
@@ -51,7 +51,7 @@ class FidMonitor:
         self.reference, cached = cached_statistics(
             reference_key(cfg.data, len(images), images.shape[-1]),
             Path(cfg.fid.cache_dir or default_cache_dir()),
-            lambda: features_of(self.extractor, images, self.cfg.batch),
+            lambda parts: features_of(self.extractor, images, self.cfg.batch, parts),
             keep_features=cfg.fid.kid or cfg.fid.prdc,
         )
         log.info("FID reference statistics (%d images) %s", len(images), "loaded from cache" if cached else "computed")
@@ -71,13 +71,16 @@ class FidMonitor:
         """FID (and KID, IS) of ``fid.num_samples`` images from ``generator``, in eval mode."""
         was_training = generator.training
         generator.eval()
+        progress = Progress(f"FID features of {self.n} generated images", self.n, bar=False)  # the run's bar shows "FID"
         try:
-            feats = torch.cat([
-                self.extractor(generator(noise(min(self.cfg.batch, self.n - i))))
-                for i in range(0, self.n, self.cfg.batch)
-            ])
+            feats = []
+            for i in range(0, self.n, self.cfg.batch):
+                feats.append(self.extractor(generator(noise(min(self.cfg.batch, self.n - i)))))
+                progress.advance(len(feats[-1]))
+            feats = torch.cat(feats)
         finally:
             generator.train(was_training)
+            progress.close()
         scores = {self.tag: fid(Statistics.of(feats), self.reference)}
         if self.cfg.kid:
             scores[self.tag.replace("fid/fid", "fid/kid", 1)] = kid(feats, self.reference.features)[0]
