@@ -200,3 +200,39 @@ def test_a_preempted_job_of_two_submitit_tasks_requeues_and_resumes_as_one_run(t
     for part in ("generator", "critic"):
         for key, value in uninterrupted[part].items():
             assert torch.equal(requeued[part][key], value), f"{part}.{key} differs after the requeue"
+
+
+@pytest.mark.slow
+def test_an_optuna_search_on_digits_minimizes_the_key_named_and_continues_after_a_kill(tmp_path):
+    """objective=w1/probe: Optuna's best value is the smallest final w1/probe; the study lives in
+    the sweep dir, so after a SIGKILL `wgan-cli continue` replays the finished trials without
+    training them again (the sampler's seed replays their parameters) and goes on."""
+    import subprocess
+
+    import optuna
+
+    digits = ["hparams_search=optuna", "data=digits", "steps=30", "eval.n=32", "fid.every=0", "probe.updates=5",
+              "objective=w1/probe", f"hydra.sweep.dir={tmp_path}"]
+    process = subprocess.Popen(["wgan-cli", "train", "-m", "hydra.sweeper.n_trials=3", *digits], cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                               env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
+    deadline = time.monotonic() + 240
+    while not (tmp_path / "1" / "train.log").is_file():  # trial 0 finished, trial 1 started
+        assert process.poll() is None and time.monotonic() < deadline, "the search never reached its second trial"
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    finished = json.loads((tmp_path / "0" / "summary.json").read_text())
+    assert (tmp_path / "optuna.db").is_file()
+    again = run_cli("continue", str(tmp_path), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert json.loads((tmp_path / "0" / "summary.json").read_text()) == finished  # kept, not trained again
+    assert "nothing to train, its summary.json holds its results" in (tmp_path / "0" / "train.log").read_text()
+    probes = {p.parent.name: json.loads(p.read_text())["final"]["w1/probe"] for p in tmp_path.glob("*/summary.json")
+              if json.loads(p.read_text())["status"] == "completed"}
+    assert len(probes) >= 3
+    study = optuna.load_study(study_name="wgan", storage=f"sqlite:///{tmp_path}/optuna.db")
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) >= 4  # the first run's finished trial and the continued run's three
+    assert study.best_value == min(probes.values())  # what was minimized: the final w1/probe
+    assert OmegaConf.load(tmp_path / "optimization_results.yaml").best_value == study.best_value

@@ -12,8 +12,8 @@ import time
 import pytest
 import torch
 
-from helpers import CLI, STATEFUL_RUN, png_folder, run_cli, scalars, start, wait_until_logged
-from wgan_cli.interrupts import ONE_DELIVERY_S, StopRequests
+from helpers import CLI, STATEFUL_RUN, png_folder, run_cli, scalars, start, wait_for, wait_until_logged
+from wgan_cli.interrupts import ONE_DELIVERY_S, Interrupted, StopRequests
 
 
 @pytest.mark.slow
@@ -128,3 +128,48 @@ def test_a_signal_while_the_fid_reference_statistics_are_computed_is_one_line(tm
         f"wgan-cli: error: {signal.Signals(sig).name} before training started: nothing was trained; run the same "
         "command to start it")
     assert not run_dir.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_during_the_final_evaluation_stops_it_and_records_interrupted(tmp_path, sig):
+    """The last step's probe reading (here made endless) runs after last.pt is written: a signal
+    then ends it at once, in one line, with 128 + the signal and the summary saying interrupted;
+    the same command again finishes the run."""
+    run_dir = tmp_path / "run"
+    overrides = ["model.width=32", "batch_size=32", "eval.n=64", "steps=20", "probe.every=20",
+                 "probe.updates=10000000", "checkpoint.every=0"]
+    process = start(run_dir, *overrides)
+    last = run_dir / "checkpoints" / "last.pt"
+    wait_for(last, process, timeout=240)
+    assert torch.load(last, weights_only=True)["step"] == 20  # saved before the final evaluation
+    time.sleep(1)  # inside the probe's fit
+    process.send_signal(sig)
+    try:
+        _, stderr = process.communicate(timeout=120)  # without the stop, the fit would run for hours
+    finally:
+        process.kill()
+    assert process.returncode == 128 + sig, stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == (
+        f"wgan-cli: error: {signal.Signals(sig).name} during the final evaluation: saved {last} before it; run the "
+        "same command again to finish it")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["steps"] == 20
+    again = run_cli("train", *overrides[:-3], "probe.every=0", f"hydra.run.dir={run_dir}")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "completed"
+
+
+def test_stop_requests_raise_at_once_after_the_save(tmp_path):
+    saved = tmp_path / "last.pt"
+    with StopRequests() as stop:
+        with pytest.raises(Interrupted) as caught, stop.saved_before(saved):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # never reached: the handler raises
+        assert caught.value.exit_code == 128 + signal.SIGTERM and str(saved) in str(caught.value)
+        assert stop.saved is None
+    with StopRequests() as stop:  # a signal that came just before the final phase ends it on entry
+        os.kill(os.getpid(), signal.SIGTERM)
+        with pytest.raises(Interrupted), stop.saved_before(saved):
+            pytest.fail("the block runs after a signal that came before it")

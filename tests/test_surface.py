@@ -39,7 +39,7 @@ def test_train_help_cfg_and_info_need_no_torch(tmp_path):
     assert typo.returncode != 0 and typo.stderr.strip() == "wgan-cli: error: stepz: no such key; did you mean steps?"
 
 
-@pytest.mark.parametrize("command", ["fid", "w1", "sample", "report"])
+@pytest.mark.parametrize("command", ["fid", "w1", "sample", "report", "continue"])
 def test_subcommand_help_needs_no_torch(command):
     result = without_torch(command, "--help")
     assert result.returncode == 0, result.stderr
@@ -61,6 +61,8 @@ def test_subcommand_help_needs_no_torch(command):
     ("wgan-cli report sweeps/x --format=c", ["--format=csv"]),
     ("wgan-cli report sweeps/x --m", ["--metric"]),
     ("wgan-cli re", ["report"]),
+    ("wgan-cli co", ["continue"]),
+    ("wgan-cli continue --", ["--help"]),
 ])
 def test_completion_completes_each_subcommands_own_flags_without_torch(line, expected):
     result = without_torch("-sc", "query=bash", comp_line=line)

@@ -93,11 +93,21 @@ def test_report_groups_by_the_varied_override_and_matches_the_events(sweep, tmp_
     assert rows[1e-4]["w1/exact mean"] == pytest.approx(np.mean(finals), rel=1e-6)
     assert rows[1e-4]["w1/exact std"] == pytest.approx(np.std(finals, ddof=1), rel=1e-6)
     assert (tmp_path / "r.png").stat().st_size > 5000
-    markdown = run_cli("report", str(root), "--out", str(tmp_path / "m.png")).stdout.splitlines()
-    assert markdown[0].startswith("| rank | optim.lr_d | runs | failed | killed | w1/exact mean | w1/exact std | w1/noise_floor mean |")
+    shown = run_cli("report", str(root), "--out", str(tmp_path / "m.png"))
+    markdown = shown.stdout.splitlines()
+    assert markdown[0] == "| rank | group | runs | w1/exact | floor | best | reached bar | steps to bar |"
+    assert max(len(line) for line in markdown) <= 100  # fits a terminal
+    first = {float(line.split("optim.lr_d=")[1].split(" ")[0]): line for line in markdown[2:]}
+    assert f"{rows[1e-4]['w1/exact mean']:.4g} ± {rows[1e-4]['w1/exact std']:.2g}" in first[1e-4]
+    assert "| 2 (2 failed) |" in first[1e9]
+    if not steps:  # no run reached the bar: said plainly, and no winner named without it
+        assert "no group reached the quality bar (w1/exact <= 2 x w1/noise_floor)" in shown.stderr
+    wide = run_cli("report", str(root), "--wide", "--out", str(tmp_path / "w.png")).stdout.splitlines()
+    assert wide[0].startswith("| rank | optim.lr_d | runs | failed | killed | w1/exact mean | w1/exact std | "
+                              "w1/noise_floor mean | w1/exact best mean |")
     csv_lines = run_cli("report", str(root), "--format", "csv", "--out", str(tmp_path / "c.png")).stdout.splitlines()
     assert csv_lines[0] == ("rank,optim.lr_d,runs,failed,killed,w1/exact mean,w1/exact std,w1/noise_floor mean,"
-                            "prdc/precision mean,"
+                            "w1/exact best mean,prdc/precision mean,"
                             "prdc/recall mean,prdc/density mean,prdc/coverage mean,toy/modes mean,"
                             "toy/high_quality mean,reached bar,steps to bar,seconds to bar") and len(csv_lines) == 3
     assert out["jobs"] == out["expected_jobs"] == 4 and out["warnings"] == []
@@ -211,7 +221,8 @@ def test_report_names_the_keys_a_critic_sweep_also_changes(tmp_path):
     assert not any(k.startswith("critic.") for k in differ)
     shown = run_cli("report", str(tmp_path / "a"), "--out", str(tmp_path / "b.png"))
     assert "also differ in: " in shown.stderr and "n_critic (5 | 1)" in shown.stderr
-    assert f"winner: critic={out['rows'][0]['critic']}, w1/exact " in shown.stderr
+    assert f"no winner named: critic={out['rows'][0]['critic']} " in shown.stderr  # one run per group
+    assert "one run per group: no seeds' spread to compare it with" in shown.stderr
     (tmp_path / "b.png").write_bytes(b"the user's notes")  # an existing --out is the user's: kept
     again = run_cli("report", str(tmp_path / "a"), "--out", str(tmp_path / "b.png"))
     assert again.returncode == 1 and again.stderr.endswith("b.png: exists; give --force to replace it\n"), again.stderr
@@ -266,7 +277,7 @@ def test_report_averages_each_groups_rank_correlation_between_critic_and_quality
 
 
 def test_report_names_a_winner_only_when_the_gap_exceeds_the_seeds_spread():
-    from wgan_cli.commands.report import winner_line
+    from wgan_cli.commands.report import bar_line, winner_line
     from wgan_cli.sweep_results import higher_is_better, winner
 
     def group(name: str, finals: list[float]) -> dict:
@@ -275,12 +286,20 @@ def test_report_names_a_winner_only_when_the_gap_exceeds_the_seeds_spread():
     clear = winner([group("gp", [0.10, 0.12]), group("clip", [0.30, 0.31])], "w1/exact", ["critic"], False)
     assert clear["group"] == "critic=gp" and clear["next"] == "critic=clip"
     assert clear["gap"] == pytest.approx(0.195) and clear["spread"] == pytest.approx(0.02) and clear["clear"]
-    assert "larger than the seeds' spread (0.02)" in winner_line({"metric": "w1/exact", "winner": clear})
+    line = winner_line({"metric": "w1/exact", "winner": clear})
+    assert line.startswith("winner: critic=gp 0.11 vs critic=clip 0.305") and "larger than the seeds' spread (0.02)" in line
+    missed = winner_line({"metric": "w1/exact", "winner": clear, "bar_missed": True})
+    assert missed.startswith("winner (among runs that all missed the quality bar): critic=gp")
+    assert bar_line({"bar_missed": True, "quality_bar": "w1/exact <= 2 x w1/noise_floor"}).startswith(
+        "no group reached the quality bar (w1/exact <= 2 x w1/noise_floor)")
+    assert bar_line({"bar_missed": False, "quality_bar": "w1/exact <= 2 x w1/noise_floor"}) is None
     close = winner([group("gp", [0.10, 0.30]), group("clip", [0.25, 0.26])], "w1/exact", ["critic"], False)
     assert close["clear"] is False
-    assert winner_line({"metric": "w1/exact", "winner": close}).endswith("within the seeds' spread (0.2): not a clear winner")
+    line = winner_line({"metric": "w1/exact", "winner": close})
+    assert line.startswith("no winner named: ") and line.endswith("within the seeds' spread (0.2): not a clear winner")
     single = winner([group("gp", [0.1]), group("clip", [0.3])], "w1/exact", ["critic"], False)
-    assert single["clear"] is None and "one run per group" in winner_line({"metric": "w1/exact", "winner": single})
+    line = winner_line({"metric": "w1/exact", "winner": single})
+    assert single["clear"] is None and line.startswith("no winner named: ") and "one run per group" in line
     assert higher_is_better("prdc/coverage") and higher_is_better("toy/modes") and higher_is_better("fid/is1k")
     assert not higher_is_better("w1/exact") and not higher_is_better("fid/fid1k_train")
 
@@ -343,3 +362,49 @@ def test_a_sweep_marks_the_hparams_columns_it_varies():
 
     assert varies("seed", {"seed"}) and varies("critic.weight", {"critic"}) and varies("critic option", {"critic"})
     assert not varies("optim recipe", {"critic"}) and not varies("seed", {"critic"}) and not varies("seed", set())
+
+
+@pytest.mark.slow
+def test_a_sweep_dir_run_again_with_an_overlapping_list_trains_each_overrides_once(tmp_path):
+    """A job is its overrides: seed=0,1 then seed=1,2 into one sweep dir leaves three job dirs,
+    seed 1 resumed (not trained again), the report comparing this sweep's two and naming the third."""
+    import torch
+
+    tiny = ["steps=4", "eval.every=2", "eval.n=64", "model.width=16"]
+    first = run_cli("train", "-m", *tiny, "seed=0,1", f"hydra.sweep.dir={tmp_path}")
+    assert first.returncode == 0, first.stderr
+    before = torch.load(tmp_path / "1_seed=1" / "checkpoints" / "last.pt", weights_only=True)
+    again = run_cli("train", "-m", *tiny, "seed=1,2", f"hydra.sweep.dir={tmp_path}")
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["0_seed=0", "1_seed=1", "2_seed=2"]
+    after = torch.load(tmp_path / "1_seed=1" / "checkpoints" / "last.pt", weights_only=True)
+    assert after["step"] == 4 and all(torch.equal(before["generator"][k], v) for k, v in after["generator"].items())
+    assert "the run is complete (step 4 of 4)" in (tmp_path / "1_seed=1" / "train.log").read_text()
+    assert "0 of 2 jobs failed" in again.stderr + again.stdout  # this sweep's jobs, not the dir's three
+    report = run_cli("report", str(tmp_path), "--format", "json")
+    assert report.returncode == 0, report.stderr
+    out = json.loads(report.stdout)
+    assert out["jobs"] == 2 and out["expected_jobs"] == 2 and out["other_jobs"] == ["0_seed=0"]
+    assert out["rows"][0]["runs"] == 2  # seeds 1 and 2, each once
+    assert "left out of the comparison: 0_seed=0" in report.stderr
+
+
+@pytest.mark.slow
+def test_continue_runs_the_newest_sweep_again_with_more_seeds(tmp_path):
+    """``wgan-cli continue`` finds the newest sweep under outputs/multirun and runs its command again
+    with the overrides given replacing the recorded ones: finished jobs are kept, the new seed runs."""
+    tiny = ["steps=4", "eval.every=2", "eval.n=64", "model.width=16"]
+    nothing = run_cli("continue", cwd=tmp_path)
+    assert nothing.returncode == 1 and nothing.stderr.strip().startswith("wgan-cli: error: no sweep under outputs/multirun")
+    first = run_cli("train", "-m", *tiny, "seed=0,1", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    (sweep,) = (tmp_path / "outputs" / "multirun").glob("*/*")
+    assert f"wgan-cli continue {sweep.relative_to(tmp_path)}" in first.stderr + first.stdout
+    again = run_cli("continue", "seed=0,1,2", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.splitlines()[0] == ("wgan-cli train -m " + " ".join(tiny) + " seed=0,1,2 "
+                                            f"hydra.sweep.dir={sweep.relative_to(tmp_path)}")
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0_seed=0", "1_seed=1", "2_seed=2"]
+    for job in ("0_seed=0", "1_seed=1"):
+        assert "the run is complete (step 4 of 4)" in (sweep / job / "train.log").read_text()
+    assert json.loads((sweep / "2_seed=2" / "summary.json").read_text())["status"] == "completed"

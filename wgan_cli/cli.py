@@ -23,6 +23,8 @@ SUBCOMMANDS = {
     "sample": ("wgan_cli.commands.sample", "draw samples from a run's generator into a grid, .npy, .csv or folder"),
     "w1": ("wgan_cli.commands.w1", "W1 between two sample files: exact, LP primal/dual, sinkhorn, sliced, neural critic"),
     "fid": ("wgan_cli.commands.fid", "FID/KID between image folders, datasets, statistics and checkpoints"),
+    "continue": ("wgan_cli.commands.continue_", "run a sweep (the newest, or a named one) again into its dir: "
+                 "finished jobs are kept, others resume"),
 }
 
 USAGE = f"""usage: wgan-cli <command> [args...]
@@ -41,6 +43,7 @@ examples:
   wgan-cli train critic=gp data=gaussians25 steps=20000
   wgan-cli train -m critic=clip,gp,sn seed=0,1     # a sweep
   wgan-cli report outputs/multirun/<date>/<time>   # its table and curves
+  wgan-cli continue seed=0,1,2                     # the newest sweep again, one seed more
   wgan-cli fid outputs/<run dir> digits            # FID of a run's generator
   wgan-cli sample outputs/<run dir> --out grid.png # samples from it
   eval "$(wgan-cli -sc install=bash)"              # tab completion in this shell

@@ -55,7 +55,9 @@ def complete(command: str, words: list[str], current: str) -> list[str]:
 
 
 def _candidates(command: str, words: list[str], current: str) -> list[str]:
-    parser: argparse.ArgumentParser = import_module(f"wgan_cli.commands.{command}").parser()
+    from wgan_cli.cli import SUBCOMMANDS  # lazy: cli imports this module
+
+    parser: argparse.ArgumentParser = import_module(SUBCOMMANDS[command][0]).parser()
     flags = {s: a for a in parser._actions for s in a.option_strings if a.help != argparse.SUPPRESS}
     if current.startswith("-") and "=" in current:  # --format=cs
         flag, _, _ = current.partition("=")

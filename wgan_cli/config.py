@@ -147,10 +147,17 @@ class Config:
     batch_size_g: Optional[int] = None  # generator batch; None = batch_size
     seed: int = 0
     log_every: int = 50  # generator steps between loss scalars
+    # what a run returns to its sweeper (hparams_search=optuna minimizes it): auto (the FID the run
+    # computes, else w1/probe where the probe is on, else w1/exact), time_to_quality (generator steps
+    # to the quality bar; steps + 1 where not reached), or a final metric's tag (negated where higher is better)
+    objective: str = "auto"
     tasks: Dict[str, Any] = field(default_factory=dict)  # plugins' periodic tasks by name (wgan_cli/schema/task.py)
 
 
 ConfigStore.instance().store(name="base_config", node=Config)
+
+
+MAX_SEED = 2**32 - 1  # every stream a run seeds takes it (numpy's and POT's seeds are 32-bit)
 
 
 def require(condition: bool, key: str, value: Any, rule: str) -> None:

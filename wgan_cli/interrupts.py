@@ -42,6 +42,7 @@ class StopRequests:
     def __init__(self) -> None:
         self.signum: int | None = None
         self.since = 0.0  # when the first signal arrived
+        self.saved: Path | None = None  # while set, a signal raises at once (``saved_before``)
         self._previous: dict[int, object] = {}
         self.requeue_signal = submitit_preempt_signal()
         # outside submitit, USR2 too: SLURM's warning before a time limit (sbatch --signal=USR2@60)
@@ -57,6 +58,26 @@ class StopRequests:
                         "checkpoint written before it is kept\n".encode())
             os._exit(128 + signum)
         self.signum, self.since = signum, time.monotonic()
+        if self.saved is not None:  # the trained state is on disk: stop the phase now
+            self.raise_stop()
+
+    def raise_stop(self) -> None:
+        name = signal.Signals(self.signum).name
+        raise Interrupted(f"{name} during the final evaluation: saved {self.saved} before it; run the same "
+                          "command again to finish it", self.signum)
+
+    @contextmanager
+    def saved_before(self, path: Path) -> Iterator[None]:
+        """Within the block (the final evaluation, probe and FID, after ``path`` was written), a stop
+        signal ends the work at once with ``Interrupted`` instead of waiting for the next step,
+        which never comes; one that came before the block ends it on entry."""
+        self.saved = path
+        try:
+            if self.signum is not None:
+                self.raise_stop()
+            yield
+        finally:
+            self.saved = None
 
     def __enter__(self) -> "StopRequests":
         if threading.current_thread() is threading.main_thread():  # handlers only work there

@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from wgan_cli.errors import UserError, write_failed
 
@@ -37,6 +37,24 @@ def check_writable(path: Path, flag: str, folder: bool = False) -> None:
             pass
     except OSError as ex:
         raise UserError(f"{flag} {path}: cannot write in {existing} ({ex.strerror or ex})") from None
+
+
+def check_not_input(out: Path, flag: str, inputs: Iterable[Path]) -> None:
+    """Refuse, whatever ``--force`` says, an output that is one of the files the command reads: the
+    same file after symlinks, or the same inode under another name (a hard link). ``inputs`` is
+    only walked when ``out`` exists (a new file is no input)."""
+    out = Path(out).expanduser()
+    if not out.exists():
+        return
+    for source in inputs:
+        try:
+            same = Path(source).expanduser().exists() and os.path.samefile(out, source)
+        except OSError:
+            continue
+        if same:
+            also = "" if Path(source).expanduser().resolve() == out.resolve() else f" (it is {source})"
+            raise UserError(f"{flag} {out}: is an input of this command{also}; writing it would destroy what is "
+                            "being read; name another file")
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")

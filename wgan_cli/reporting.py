@@ -42,6 +42,10 @@ def one_line(ex: BaseException) -> str:
             return f"{group}={option}: no such option; choose one of {', '.join(ex.options)}"
     if isinstance(ex, OSError) and ex.filename:
         return f"{ex.filename}: {ex.strerror}"
+    cause = ex.__cause__
+    if "Unable to configure handler" in str(ex) and isinstance(cause, OSError) and cause.filename:
+        return (f"{cause.filename}: {cause.strerror}; the run's log cannot be written there: choose a run dir you "
+                "can write (hydra.run.dir, or hydra.sweep.dir for -m)")
     text = str(ex)
     unknown = re.match(r"Could not override '([^']+)'", text)
     if unknown and "To append to your config" in text:  # Hydra: a key no schema declares

@@ -7,6 +7,7 @@ hyperparameters go into its own TensorBoard writer as an HParams session, so
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -190,6 +191,101 @@ def job_dir_suffix() -> str:
     return f"_{name}" if name else ""
 
 
+JOBS = ".jobs.json"  # in a sweep dir: the jobs it held when the latest multirun over it started
+
+
+# overrides that say how long a job trains, how it is watched and where it runs, not what it is:
+# a sweep run again with other values resumes its jobs (steps=6000 trains them on)
+HOW_KEYS = ("hydra.", "steps", "log_every", "eval.", "probe.", "fid.", "checkpoint.", "train.", "device", "resume",
+            "objective", "data.workers", "data.max_memory_mb", "data.root", "data.download")
+
+
+def job_key(overrides: Any) -> tuple[str, ...]:
+    """What identifies a sweep's job: its command-line overrides, in any order, but those of ``HOW_KEYS``."""
+    def how(override: str) -> bool:
+        key = override.split("=", 1)[0].lstrip("+~")
+        return any(key == k or (k.endswith(".") and key.startswith(k)) for k in HOW_KEYS)
+
+    return tuple(sorted(str(o) for o in overrides if not how(str(o))))
+
+
+def existing_jobs(sweep_dir: Path) -> dict[tuple[str, ...], str]:
+    """The job dirs a sweep dir holds, by their overrides (``.hydra/overrides.yaml``); the first
+    by number where two share them (written before jobs were identified by their overrides)."""
+    found: dict[tuple[str, ...], str] = {}
+    if not Path(sweep_dir).is_dir():
+        return found
+    dirs = [p for p in Path(sweep_dir).iterdir() if (RunDir(p).hydra / "overrides.yaml").is_file()]
+    for job in sorted(dirs, key=job_number):
+        try:
+            found.setdefault(job_key(OmegaConf.load(RunDir(job).hydra / "overrides.yaml")), job.name)
+        except Exception:  # noqa: BLE001 - an unreadable record identifies nothing
+            continue
+    return found
+
+
+def remember_jobs(sweep_dir: Path, task: list[str], hydra: list[str]) -> None:
+    """Before a multirun over the overrides ``task`` (and ``hydra``, Hydra's own) launches its jobs:
+    write the command, which jobs the sweep dir already holds and the number each new job gets
+    (``JOBS``), so that each job, in whatever process it runs, finds its dir the same way, and
+    ``wgan-cli continue`` can run the command again (Optuna's sweeper writes no multirun.yaml)."""
+    jobs = existing_jobs(sweep_dir)
+    numbers = [job_number(Path(name))[0] for name in jobs.values()]
+    first = max((n + 1 for n in numbers if n < 1 << 60), default=0)
+    new = [key for key in expand(task) or [] if key not in jobs]
+    record = {"task": list(task), "hydra": list(hydra),
+              "jobs": [[list(key), name] for key, name in jobs.items()], "next": first,
+              "new": [[list(key), first + i] for i, key in enumerate(new)]}
+    Path(sweep_dir).mkdir(parents=True, exist_ok=True)
+    tmp = Path(sweep_dir) / f"{JOBS}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(record))
+    os.replace(tmp, Path(sweep_dir) / JOBS)
+
+
+def job_dir_name() -> str:
+    """A sweep job's dir (``hydra.sweep.subdir``): the dir of an earlier job with the same overrides
+    in this sweep dir, which it then resumes (``resume=auto``), so that re-running a sweep with a
+    changed list never trains the same overrides twice; else ``NUMBER_SUFFIX`` (``job_dir_suffix``),
+    numbered on from the jobs the dir already holds."""
+    hydra_cfg = HydraConfig.get()
+    number, suffix = hydra_cfg.job.num, job_dir_suffix()
+    try:
+        record = json.loads((Path(hydra_cfg.sweep.dir) / JOBS).read_text())
+    except (OSError, ValueError):  # no record (a sweep launched without the callback): Hydra's numbering
+        return f"{number}{suffix}"
+    key = job_key(hydra_cfg.overrides.task)
+    for overrides, name in record["jobs"]:
+        if job_key(overrides) == key:
+            return name
+    numbered = {job_key(overrides): n for overrides, n in record.get("new", [])}
+    return f"{numbered.get(key, record['next'] + number)}{suffix}"
+
+
+def expand(task: list[str]) -> list[tuple[str, ...]] | None:
+    """The jobs (``job_key``) a multirun over the overrides ``task`` runs, in the basic sweeper's
+    order; None where it cannot be told (a glob, an interval: another sweeper's)."""
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(task))
+        choices = [[f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] if o.is_sweep_override()
+                   else [f"{o.get_key_element()}={o.get_value_element_as_str()}"] for o in parsed]
+    except Exception:  # noqa: BLE001 - not countable
+        return None
+    return [job_key(combo) for combo in itertools.product(*choices)]
+
+
+def swept_jobs(sweep_dir: Path) -> set[tuple[str, ...]] | None:
+    """The jobs (``job_key``) the sweep's ``multirun.yaml`` asks for; None where it cannot be told
+    (no file, optuna's trials, a glob or an interval)."""
+    try:
+        hydra = OmegaConf.load(Path(sweep_dir) / "multirun.yaml").hydra
+        if "n_trials" in (hydra.get("sweeper") or {}):
+            return None
+        jobs = expand(list(hydra.overrides.task))
+    except Exception:  # noqa: BLE001 - no file, or not one Hydra wrote
+        return None
+    return None if jobs is None else set(jobs)
+
+
 def job_number(job_dir: Path) -> tuple[int, str]:
     """The sort key of a sweep's job dir: ``10_seed=1`` after ``9_seed=0``."""
     number = job_dir.name.split("_", 1)[0]
@@ -201,6 +297,8 @@ class SweepStatus(Callback):
     the command that compares the finished ones."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        overrides = config.hydra.overrides
+        remember_jobs(Path(config.hydra.sweep.dir), list(overrides.task), list(overrides.hydra))
         if "joblib" in str(config.hydra.launcher.get("_target_", "")):  # jobs in worker processes
             from wgan_cli.interrupts import forward_to_pool_workers  # lazy: keeps torch out of start-up
 
@@ -209,7 +307,10 @@ class SweepStatus(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         global failed_jobs
         sweep = Path(config.hydra.sweep.dir)
-        runs = [(d, read_summary(d)) for d in sorted((p.parent for p in sweep.glob(f"*/{SUMMARY}")), key=job_number)]
+        ours = swept_jobs(sweep)  # a sweep dir run again holds earlier jobs too: count this sweep's
+        jobs = {name: key for key, name in existing_jobs(sweep).items() if ours is None or key in ours}
+        runs = [(d, read_summary(d)) for d in sorted((p.parent for p in sweep.glob(f"*/{SUMMARY}")), key=job_number)
+                if d.name in jobs]
         failed = [(d, s) for d, s in runs if s and s.get("status") in ("failed", "diverged")]
         failed_jobs = len(failed)
         for run_dir, summary in failed:
@@ -218,3 +319,6 @@ class SweepStatus(Callback):
             log.info("sweep %s: %d of %d jobs failed", sweep, len(failed), len(runs))
         if any(s and s.get("status") == "completed" for _, s in runs):
             log.info("compare the jobs: wgan-cli report %s", sweep)
+        if runs:
+            log.info("run it again (unfinished jobs resume; add seeds or steps as overrides): wgan-cli continue %s",
+                     sweep)

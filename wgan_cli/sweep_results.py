@@ -30,10 +30,40 @@ def job_dirs(sweep: Path) -> list[Path]:
     return jobs
 
 
-def overrides_of(job: Path) -> dict[str, str]:
+def distinct_jobs(sweep: Path, warnings: list[str]) -> tuple[list[Path], list[Path]]:
+    """The job dirs to compare, each set of overrides once (the first by number), and apart those
+    that the sweep's ``multirun.yaml`` does not ask for (left by an earlier sweep over the same dir)."""
+    from wgan_cli.sweep import job_key, swept_jobs  # lazy: keeps torch out of start-up
+
+    wanted = swept_jobs(sweep)
+    seen: dict[tuple[str, ...], Path] = {}
+    compared, apart = [], []
+    for job in job_dirs(sweep):
+        key = job_key(override_list(job))
+        if key in seen:
+            warnings.append(f"job {job.name} repeats the overrides of {seen[key].name}: read once, as {seen[key].name}")
+        elif wanted is not None and key not in wanted:
+            seen[key] = job
+            apart.append(job)
+        else:
+            seen[key] = job
+            compared.append(job)
+    if apart:
+        warnings.append(f"{len(apart)} job dir(s) that multirun.yaml does not ask for (an earlier sweep over this dir), "
+                        f"left out of the comparison: {', '.join(p.name for p in apart)}")
+    if not compared:
+        raise UserError(f"{sweep}: none of its job folders is one its multirun.yaml asks for")
+    return compared, apart
+
+
+def override_list(job: Path) -> list[str]:
     from omegaconf import OmegaConf  # lazy: keeps omegaconf out of start-up
 
-    items = OmegaConf.to_container(OmegaConf.load(RunDir(job).hydra / "overrides.yaml"))
+    return [str(o) for o in OmegaConf.to_container(OmegaConf.load(RunDir(job).hydra / "overrides.yaml"))]
+
+
+def overrides_of(job: Path) -> dict[str, str]:
+    items = override_list(job)
     return dict(item.split("=", 1) for item in items if "=" in item and not item.startswith("hydra."))
 
 
@@ -84,6 +114,7 @@ def read_job(job: Path, metric: str, warnings: list[str]) -> dict[str, Any]:
     return {"dir": job, "overrides": overrides_of(job), "status": status, "reason": summary.get("reason", ""),
             "curve": points, "final": final, "quality": summary.get("time_to_quality") or {},
             "finals": (summary.get("final") or {}) if completed else {},
+            "bests": (summary.get("best") or {}) if completed else {},
             "spearman": ((summary.get("critic_tracks_quality") or {}).get("spearman") or {}) if completed else {}}
 
 
@@ -91,7 +122,8 @@ def collect(sweep: Path, metric: str) -> dict[str, Any]:
     """Every job (``read_job``) grouped by the overrides that vary, seeds pooled: a row per group
     with the mean and spread of ``metric``, ranked, the winner named."""
     warnings: list[str] = []
-    jobs = [read_job(job, metric, warnings) for job in job_dirs(sweep)]
+    dirs, apart = distinct_jobs(sweep, warnings)
+    jobs = [read_job(job, metric, warnings) for job in dirs]
     stopped = [j["dir"].name for j in jobs if j["status"] in STOPPED]
     if stopped:
         warnings.append(f"{len(stopped)} job(s) without a final result (killed, interrupted or running): {', '.join(stopped)}")
@@ -119,6 +151,7 @@ def collect(sweep: Path, metric: str) -> dict[str, Any]:
             "killed": sum(j["status"] in STOPPED for j in members),
             f"{metric} mean": float(np.mean(finals)) if finals else None,
             f"{metric} std": float(np.std(finals, ddof=1)) if len(finals) > 1 else None,
+            f"{metric} best mean": mean_of(members, metric, "bests"),
             **{f"{key} mean": mean_of(members, key) for key in companions},
             **{f"critic~{ref} spearman mean": mean_of(members, ref, "spearman") for ref in refs},
             **(time_to_quality(members) if bars else {}),
@@ -135,7 +168,9 @@ def collect(sweep: Path, metric: str) -> dict[str, Any]:
     rows = [{"rank": i + 1 if r[f"{metric} mean"] is not None else None, **r} for i, r in enumerate(ranked)]
     return {"metric": metric, "varied": varied, "rows": rows, "also_differ": also_differ(groups, varied),
             "jobs": len(jobs), "expected_jobs": expected, "warnings": warnings, "quality_bar": " | ".join(bars) or None,
-            "winner": winner(rows, metric, varied, better)}
+            "other_jobs": [p.name for p in apart],
+            "winner": winner(rows, metric, varied, better),
+            "bar_missed": bool(bars) and not any(j["quality"].get("step") is not None for j in jobs)}
 
 
 def higher_is_better(metric: str) -> bool:

@@ -21,6 +21,7 @@ DataLoader workers run with one thread each (set in every worker: data/image_fol
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 import math
@@ -82,14 +83,27 @@ def describe(flops: float) -> str:
     return f"{flops / 1e9:.2g} GFLOP a batch forward"
 
 
+OVERSUBSCRIPTION = 4  # the most threads a count may ask for per CPU of the machine
+
+
+def most_threads() -> int:
+    """The ceiling of an explicit count: ``OVERSUBSCRIPTION`` per CPU of the machine. More threads
+    than CPUs only wait on each other; a count far beyond makes OpenMP abort allocating their stacks."""
+    return OVERSUBSCRIPTION * (os.cpu_count() or 1)
+
+
 def parse_setting(setting: Any, key: str = "train.threads") -> int | None:
-    """``auto`` -> None; a whole number >= 1 -> that number; anything else is a one-line error."""
+    """``auto`` -> None; a whole number from 1 to ``most_threads()`` -> that number; anything else is
+    a one-line error."""
     text = str(setting).strip()
     if text == "auto":
         return None
-    if text.isdigit() and int(text) >= 1:
-        return int(text)
-    raise ConfigError(f"{key}={setting}: choose auto or a whole number of threads >= 1")
+    if not (text.isdigit() and int(text) >= 1):
+        raise ConfigError(f"{key}={setting}: choose auto or a whole number of threads >= 1")
+    if int(text) > most_threads():
+        raise ConfigError(f"{key}={setting}: more than {most_threads()} threads ({OVERSUBSCRIPTION} per CPU of this "
+                          f"machine's {os.cpu_count() or 1}); choose auto or a number from 1 to {most_threads()}")
+    return int(text)
 
 
 def torch_default() -> int | None:
@@ -149,7 +163,14 @@ def apply(setting: Any, flops: float, key: str = "train.threads") -> tuple[int, 
 
 def add_option(parser: Any) -> None:
     """A command's ``--threads`` option (argparse)."""
-    parser.add_argument("--threads", default="auto", metavar="auto|N",
+    def checked(text: str) -> str:  # refused as the command line is read, before any work
+        try:
+            parse_setting(text, "--threads")
+        except ConfigError as ex:
+            raise argparse.ArgumentTypeError(str(ex)) from None
+        return text
+
+    parser.add_argument("--threads", default="auto", metavar="auto|N", type=checked,
                         help="CPU threads: auto (by the work; OMP_NUM_THREADS wins) or a number (default auto)")
 
 

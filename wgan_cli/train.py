@@ -28,7 +28,8 @@ from omegaconf import DictConfig, OmegaConf
 import wgan_cli.config  # noqa: F401
 from wgan_cli.errors import UserError, out_of_memory
 from wgan_cli.plugins import load_plugins
-from wgan_cli.reporting import full_errors_wanted, install_one_line_errors, one_line, report, run_and_report
+from wgan_cli.reporting import (full_errors_wanted, install_one_line_errors, is_config_error, one_line, report,
+                                run_and_report)
 from wgan_cli.rundir import RunDir, RunDirBusy, RunDirLock
 from wgan_cli.schema import compose_config, share_config_store  # noqa: F401 (compose_config: for scripts)
 from wgan_cli.validation import validate
@@ -37,15 +38,15 @@ CONFIG_PATH = "pkg://wgan_cli.configs"
 log = logging.getLogger("wgan_cli")
 
 
-def _job_dir_suffix() -> str:
-    from wgan_cli.sweep import job_dir_suffix  # lazy: keeps torch out of start-up
+def _job_dir_name() -> str:
+    from wgan_cli.sweep import job_dir_name  # lazy: keeps torch out of start-up
 
-    return job_dir_suffix()
+    return job_dir_name()
 
 
-# hydra.sweep.subdir names a job's dir by what its sweep varies; registered on import, which
-# every launcher's job process does (joblib and submitit workers unpickle ``train`` from here)
-OmegaConf.register_new_resolver("swept_overrides", _job_dir_suffix, replace=True)
+# hydra.sweep.subdir names a job's dir by its overrides (and what its sweep varies); registered on
+# import, which every launcher's job process does (joblib and submitit workers unpickle ``train`` from here)
+OmegaConf.register_new_resolver("sweep_job_dir", _job_dir_name, replace=True)
 
 
 @hydra.main(version_base=None, config_path=CONFIG_PATH, config_name="config")
@@ -105,6 +106,9 @@ def run(cfg: DictConfig) -> float:
                 lock.acquire()  # one run per run dir; stale temp files of a killed write are then ours to remove
                 for stale in RunDir(job.run_dir).stale_temp_files():
                     stale.unlink(missing_ok=True)
+            kept = complete_before(job, cfg) if shard.world == 1 else None
+            if kept is not None:  # nothing to train or evaluate: the run and its summary are there
+                return objective(cfg, kept["final"], (kept.get("time_to_quality") or {}).get("step"))
             from wgan_cli.training import Trainer  # lazy: keeps torch out of start-up
 
             job.trainer = Trainer(cfg, job.run_dir)
@@ -114,6 +118,21 @@ def run(cfg: DictConfig) -> float:
                 return float("nan")
             raise
     return finished(job, metrics) if job.main_rank else float("nan")
+
+
+def complete_before(job: Job, cfg: DictConfig) -> dict | None:
+    """The summary of a run that already completed in this run dir with the same overrides and at
+    least ``steps`` steps (a sweep run again, ``wgan-cli continue``), or None: then the run is built."""
+    from wgan_cli.sweep import read_summary  # lazy: keeps torch out of start-up
+
+    summary = read_summary(job.run_dir) if job.main_rank and cfg.resume == "auto" else None
+    if (summary is None or summary.get("status") != "completed" or summary.get("overrides") != job.record["overrides"]
+            or not isinstance(summary.get("steps"), int) or summary["steps"] < cfg.steps
+            or not isinstance(summary.get("final"), dict) or not RunDir(job.run_dir).last.is_file()):
+        return None
+    log.info("the run is complete (step %d of %d); nothing to train, its summary.json holds its results",
+             summary["steps"], cfg.steps)
+    return summary
 
 
 def failed(job: Job, caught: BaseException) -> bool:
@@ -149,7 +168,7 @@ def failed(job: Job, caught: BaseException) -> bool:
     if job.in_sweep and status == "failed":
         log.error("job %s failed, the sweep goes on: %s", job.number, one_line(ex))
         return True
-    if isinstance(ex, UserError):
+    if isinstance(ex, UserError) or is_config_error(ex) or (isinstance(ex, OSError) and ex.filename):
         report(ex)  # one line and exit here: Hydra's job runner would log a second line first
     return False
 
@@ -171,7 +190,26 @@ def finished(job: Job, metrics: dict[str, float]) -> float:
             log.error("job %s diverged, the sweep goes on: %s", job.number, reason)
             return float("nan")
         report(UserError(f"the run diverged: {reason}"))
-    return metrics["w1/exact"]
+    return objective(trainer.cfg, metrics, trainer.state.records.quality.get("step"))
+
+
+def objective(cfg: DictConfig, metrics: dict[str, float], reached_at: int | None) -> float:
+    """The number the run returns to its sweeper, lower is better (``objective``): a final metric
+    (negated where higher is better), or the step at which it met its quality bar (``reached_at``;
+    steps + 1 where it did not); NaN (a failed trial) where the run did not log the metric asked for."""
+    from wgan_cli.sweep_results import higher_is_better  # lazy: keeps torch out of start-up
+
+    key = cfg.objective
+    if key == "auto":  # the FID the run computed, else the probe's lower bound, else the exact W1
+        fid = sorted(k for k in metrics if k.startswith("fid/fid"))
+        key = fid[0] if fid else "w1/probe" if "w1/probe" in metrics else "w1/exact"
+    if key == "time_to_quality":
+        return float(reached_at) if reached_at is not None else float(cfg.steps + 1)
+    if key not in metrics:
+        logged = ", ".join(sorted(k for k in metrics if "/" in k and not k.startswith("time/")))
+        log.error("objective=%s: the run's final metrics have no such tag (they have %s); returned NaN", key, logged)
+        return float("nan")
+    return -metrics[key] if higher_is_better(key) else metrics[key]
 
 
 def time_to_quality(trainer) -> dict:  # noqa: ANN001 - a Trainer (torch is loaded by then)

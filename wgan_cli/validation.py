@@ -12,7 +12,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-from wgan_cli.config import DEVICES, Config, require, unknown_key
+from wgan_cli.config import DEVICES, MAX_SEED, Config, require, unknown_key
 from wgan_cli.errors import ConfigError
 from wgan_cli.schema.task import TASKS, task_configs, task_keys
 from wgan_cli.threads import parse_setting
@@ -77,7 +77,7 @@ def validate(cfg: Any) -> None:
         cfg.batch_size_g is None or cfg.batch_size_g >= 1, "batch_size_g", cfg.batch_size_g,
         "must be an integer >= 1 (or null = batch_size)",
     )
-    require(cfg.seed >= 0, "seed", cfg.seed, "must be an integer >= 0")
+    require(0 <= cfg.seed <= MAX_SEED, "seed", cfg.seed, f"must be an integer in [0, {MAX_SEED}] (2**32 - 1)")
     require(cfg.log_every >= 1, "log_every", cfg.log_every, "must be an integer >= 1")
     require(cfg.eval.every >= 0, "eval.every", cfg.eval.every, "must be >= 0 (0 = only at the end)")
     require(cfg.eval.n >= 2, "eval.n", cfg.eval.n, "must be an integer >= 2")
@@ -107,5 +107,7 @@ def validate(cfg: Any) -> None:
         betas,
         "must be two numbers in [0, 1)",
     )
+    require(cfg.objective in ("auto", "time_to_quality") or "/" in cfg.objective, "objective", cfg.objective,
+            "choose auto, time_to_quality or a metric's tag (w1/exact, w1/probe, fid/fid10k_train, ...)")
     parse_setting(cfg.train.threads)
     require(cfg.device.name in DEVICES, "device", cfg.device.name, f"choose one of {', '.join(DEVICES)}")

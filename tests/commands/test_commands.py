@@ -155,6 +155,7 @@ def test_report_reads_a_sweep_with_a_lost_tb_folder_and_a_summary_that_is_no_obj
     sweep = tmp_path / "sweep"
     for job in ("0", "1", "2"):
         shutil.copytree(ema_run, sweep / job)
+        (sweep / job / ".hydra" / "overrides.yaml").write_text(f"- seed={job}\n")  # three jobs, not one thrice
     shutil.rmtree(sweep / "1" / "tb")  # finished, then its events were lost
     (sweep / "2" / "summary.json").write_text("[1, 2]")  # valid JSON, not a summary
     result = run_cli("report", str(sweep), "--format", "json", "--out", str(tmp_path / "r.png"))

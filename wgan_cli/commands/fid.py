@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from wgan_cli import threads
-from wgan_cli.commands import run_command
+from wgan_cli.commands import run_command, seed
 from wgan_cli.errors import UserError
 from wgan_cli.rundir import RunDir
 from wgan_cli.threads import add_option as add_threads_option
@@ -61,7 +61,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object with every value and the protocol")
     p.add_argument("--batch", type=int, default=100, help="images per Inception batch (default 100)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
-    p.add_argument("--seed", type=int, default=0, help="noise seed for generated images (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="noise seed for generated images (default 0)")
     add_threads_option(p)
     p.add_argument("--weights", default="", help="Inception weights file (default: search the usual places)")
     p.add_argument("--download", action="store_true", help="download the Inception weights if none are found")
@@ -233,11 +233,14 @@ def dataset_specs() -> list[str]:
 
 
 def run(args: argparse.Namespace) -> None:
-    from wgan_cli.paths import check_new, check_writable  # lazy: keeps torch out of start-up
+    from wgan_cli.paths import check_new, check_not_input, check_writable  # lazy: keeps torch out of start-up
 
     if args.save_stats:  # before the Inception work
         check_writable(Path(args.save_stats), "--save-stats")
+        sources = [Path(s) for s in (args.a, args.b) if s]
+        check_not_input(Path(args.save_stats), "--save-stats", [*sources, *(RunDir(s).last for s in sources)])
         check_new(Path(args.save_stats), "--save-stats", args.force)
+    refuse_what_statistics_cannot_give(args)
     from wgan_cli.device import resolve_device  # lazy: keeps torch out of start-up
     from wgan_cli.metrics.fid import (  # lazy: keeps torch out of start-up
         Statistics, fid, inception_score, kid, protocol_tag)
@@ -286,6 +289,27 @@ def run(args: argparse.Namespace) -> None:
         print(json.dumps(result, indent=2))
     else:
         print("\n".join(lines))
+
+
+def refuse_what_statistics_cannot_give(args: argparse.Namespace) -> None:
+    """--kid and --prdc need features; a statistics .npz without them is refused before Inception loads."""
+    import numpy as np  # lazy: keeps numpy out of start-up
+
+    if not keeps_features(args):
+        return
+    for spec in (args.a, args.b):
+        path = Path(spec).expanduser() if spec else None
+        if path is None or path.suffix != ".npz" or not path.is_file():
+            continue
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                has_features = "features" in stored.files
+        except Exception:  # noqa: BLE001 - an unreadable file is reported where it is loaded
+            continue
+        if not has_features:
+            wanted = " and ".join(f for f, on in (("--kid", args.kid), ("--prdc", args.prdc)) if on)
+            raise UserError(f"{wanted} needs features on both sides; {spec} holds only mu and sigma "
+                            "(--save-stats with --kid or --prdc keeps them)")
 
 
 def keeps_features(args: argparse.Namespace) -> bool:

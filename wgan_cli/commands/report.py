@@ -25,6 +25,7 @@ import numpy as np
 
 from wgan_cli.commands import run_command
 from wgan_cli.errors import UserError
+from wgan_cli.paths import check_new, check_not_input, check_writable, written_atomically
 from wgan_cli.sweep_results import collect, label
 
 
@@ -39,6 +40,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="the PNG to write (default SWEEP_DIR/report.png, replaced on each "
                                                "report); an existing --out file is kept unless --force")
     p.add_argument("--force", action="store_true", help="replace an existing --out file (written atomically)")
+    p.add_argument("--wide", action="store_true",
+                   help="the markdown table with every column (csv and json always hold every column)")
     return p
 
 
@@ -51,25 +54,65 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def winner_line(result: dict[str, Any]) -> str | None:
+    """The winner, named only where the gap to the next group exceeds the seeds' spread, and then
+    qualified where no group reached the quality bar."""
     w = result["winner"]
     if w is None:
         return None
-    line = (f"winner: {w['group']}, {result['metric']} {w['value']:.4g} ({'higher' if w['higher_is_better'] else 'lower'} "
-            f"is better); next {w['next']} {w['next_value']:.4g}: gap {w['gap']:.3g}")
+    compared = (f"{w['group']} {w['value']:.4g} vs {w['next']} {w['next_value']:.4g} ({result['metric']}, "
+                f"{'higher' if w['higher_is_better'] else 'lower'} is better): gap {w['gap']:.3g}")
     if w["clear"] is None:
-        return line + ", one run per group: no seeds' spread to compare it with"
-    return line + (f", larger than the seeds' spread ({w['spread']:.3g})" if w["clear"] else
-                   f", within the seeds' spread ({w['spread']:.3g}): not a clear winner")
+        return f"no winner named: {compared}, one run per group: no seeds' spread to compare it with"
+    if not w["clear"]:
+        return f"no winner named: {compared}, within the seeds' spread ({w['spread']:.3g}): not a clear winner"
+    qualifier = " (among runs that all missed the quality bar)" if result.get("bar_missed") else ""
+    return f"winner{qualifier}: {compared}, larger than the seeds' spread ({w['spread']:.3g})"
 
 
-def table(result: dict[str, Any], fmt: str) -> str:
+def bar_line(result: dict[str, Any]) -> str | None:
+    """Said plainly where the runs have a quality bar and no group reached it."""
+    if not result.get("bar_missed"):
+        return None
+    return (f"no group reached the quality bar ({result['quality_bar']}): every run is still far from the data, "
+            "so the ranking compares unfinished runs; train longer before choosing")
+
+
+def compact(result: dict[str, Any]) -> list[dict[str, str]]:
+    """The default table: a column per question a comparison asks (which group, how many seeds, the
+    metric's final mean +- sd, its noise floor, the best over evaluations, the quality bar, whether
+    the critic tracks quality); ``--wide``, csv and json hold every column."""
+    metric, varied = result["metric"], result["varied"]
+    number = lambda v: "" if v is None else f"{v:.4g}"  # noqa: E731
+    rows = []
+    for r in result["rows"]:
+        runs = str(r["runs"]) + "".join(f" ({r[k]} {k})" for k in ("failed", "killed") if r.get(k))
+        mean, sd = r[f"{metric} mean"], r[f"{metric} std"]
+        row = {"rank": "" if r["rank"] is None else str(r["rank"]), "group": label(r, varied), "runs": runs,
+               metric: number(mean) + (f" ± {sd:.2g}" if sd is not None else "")}
+        if "w1/noise_floor mean" in r:
+            row["floor"] = number(r["w1/noise_floor mean"])
+        row["best"] = number(r.get(f"{metric} best mean"))
+        if "reached bar" in r:
+            row["reached bar"] = r["reached bar"]
+            row["steps to bar"] = number(r["steps to bar"])
+        spearman = [k for k in r if k.startswith("critic~") and k.endswith(" spearman mean")]
+        if spearman:
+            row[spearman[0].replace(" spearman mean", "")] = number(r[spearman[0]])
+        rows.append(row)
+    return rows
+
+
+def table(result: dict[str, Any], fmt: str, wide: bool = False) -> str:
     rows = [{k: v for k, v in r.items() if not k.startswith("_")} for r in result["rows"]]
+    if fmt == "markdown" and not wide:
+        rows = compact(result)
     if fmt == "json":
         return json.dumps({"metric": result["metric"], "varied": result["varied"], "rows": rows,
                            "winner": result["winner"],
                            "also_differ": result["also_differ"], "jobs": result["jobs"],
-                           "expected_jobs": result["expected_jobs"], "warnings": result["warnings"],
-                           "quality_bar": result["quality_bar"]}, indent=2)
+                           "expected_jobs": result["expected_jobs"], "other_jobs": result["other_jobs"],
+                           "warnings": result["warnings"],
+                           "quality_bar": result["quality_bar"], "bar_missed": result["bar_missed"]}, indent=2)
     columns = list(rows[0])
     if fmt == "csv":
         buffer = io.StringIO()
@@ -83,7 +126,7 @@ def table(result: dict[str, Any], fmt: str) -> str:
     return "\n".join(lines)
 
 
-def plot(result: dict[str, Any], path: Path) -> None:
+def plot(result: dict[str, Any], path: Path, kind: str = "png") -> None:
     import matplotlib  # lazy: keeps matplotlib out of start-up
 
     matplotlib.use("Agg")
@@ -91,10 +134,10 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
     with warnings.catch_warnings():  # override values in scripts the font lacks: boxes, not 60 warnings
         warnings.filterwarnings("ignore", message=r"Glyph .* missing from")
-        _plot(plt, result, path)
+        _plot(plt, result, path, kind)
 
 
-def _plot(plt, result: dict[str, Any], path: Path) -> None:  # noqa: ANN001 - matplotlib.pyplot
+def _plot(plt, result: dict[str, Any], path: Path, kind: str) -> None:  # noqa: ANN001 - matplotlib.pyplot
     fig, (by_step, by_time) = plt.subplots(1, 2, figsize=(11, 4))
     for row in result["rows"]:
         curves = [j["curve"] for j in row["_members"] if j["curve"]]
@@ -120,34 +163,52 @@ def _plot(plt, result: dict[str, Any], path: Path) -> None:  # noqa: ANN001 - ma
     by_step.legend(fontsize=8)
     fig.suptitle(f"{result['metric']}: mean over seeds, band = min..max")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, format=kind)
     plt.close(fig)
 
 
-def show(args: argparse.Namespace) -> None:
-    from wgan_cli.paths import check_new, check_writable, written_atomically  # lazy: keeps torch out of start-up
+def picture_formats() -> dict[str, str]:
+    """The file types the PNG's writer (matplotlib) saves: suffix -> description."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # lazy: keeps matplotlib out of start-up
 
+    return FigureCanvasAgg.get_supported_filetypes()
+
+
+def check_picture(out: Path) -> str:
+    """The format ``--out`` names by its suffix, or one line before any work."""
+    formats = picture_formats()
+    kind = out.suffix.lower().lstrip(".")
+    if kind not in formats:
+        raise UserError(f"--out {out}: write a picture: a file name ending in "
+                        f"{', '.join('.' + k for k in sorted(formats))}")
+    return kind
+
+
+def show(args: argparse.Namespace) -> None:
     sweep = Path(args.sweep).expanduser()
+    out = Path(args.out).expanduser() if args.out else sweep / "report.png"
+    kind = check_picture(out)
     if args.out:
-        check_writable(Path(args.out), "--out")
-        check_new(Path(args.out), "--out", args.force)
+        check_writable(out, "--out")
+        check_new(out, "--out", args.force)
     result = collect(sweep, args.metric)
+    check_not_input(out, "--out", (p for p in sweep.rglob("*") if p.suffix.lower().lstrip(".") != kind))
     if all(r[f"{args.metric} mean"] is None for r in result["rows"]):
         raise UserError(f"{sweep}: no finished run logged {args.metric}")
-    print(table(result, args.format))
+    with written_atomically(out) as tmp:  # the picture first: a reader that stops early (| head) still gets it
+        plot(result, tmp, kind)
+    print(table(result, args.format, args.wide))
     if result["quality_bar"] and args.format != "json":
         print(f"quality bar: {result['quality_bar']} (reached bar: runs that met it; steps and seconds to "
               "bar: the mean over those, seconds of training)", file=sys.stderr)
     for warning in result["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
-    if winner_line(result) and args.format != "json":
-        print(winner_line(result), file=sys.stderr)
+    for line in (bar_line(result), winner_line(result)):
+        if line and args.format != "json":
+            print(line, file=sys.stderr)
     if result["also_differ"] and args.format != "json":
         print("the compared groups also differ in: " + "; ".join(
             f"{k} ({' | '.join(v)})" for k, v in result["also_differ"].items()), file=sys.stderr)
-    out = Path(args.out).expanduser() if args.out else sweep / "report.png"
-    with written_atomically(out) as tmp:
-        plot(result, tmp)
     print(f"wrote {out}", file=sys.stderr)
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from wgan_cli import threads
-from wgan_cli.commands import run_command
+from wgan_cli.commands import run_command, seed
 from wgan_cli.errors import UserError
 from wgan_cli.threads import add_option as add_threads_option
 
@@ -37,7 +37,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--n", dest="n", type=int, default=64, help=argparse.SUPPRESS)  # the former spelling
     p.add_argument("--out", required=True,
                    help="grid .png/.jpg, .npy, or a folder of PNGs (images); .npy, .csv or .png (2-D points)")
-    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="noise seed (default 0)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     p.add_argument("--batch", type=int, default=500, help="samples per generator call (default 500)")
     p.add_argument("--force", action="store_true",
@@ -187,10 +187,13 @@ def write_picture(parts: Iterator[torch.Tensor], n: int, shape: tuple[int, ...],
 
 
 def sample(args: argparse.Namespace) -> None:
-    from wgan_cli.paths import check_new, check_writable, written_atomically  # lazy: keeps torch out of start-up
+    from wgan_cli.paths import (  # lazy: keeps torch out of start-up
+        check_new, check_not_input, check_writable, written_atomically)
+    from wgan_cli.rundir import RunDir  # lazy: keeps torch out of start-up
 
     out = Path(args.out).expanduser()
     check_writable(out, "--out", folder=not out.suffix)  # before the generator runs
+    check_not_input(out, "--out", [Path(args.checkpoint), RunDir(Path(args.checkpoint).expanduser()).last])
     check_new(out, "--out", args.force, folder=not out.suffix)
     from wgan_cli.checkpoint import sampler_name  # lazy: keeps torch out of start-up
 

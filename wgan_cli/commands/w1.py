@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from wgan_cli import threads
-from wgan_cli.commands import run_command
+from wgan_cli.commands import run_command, seed
 from wgan_cli.errors import UserError
 from wgan_cli.threads import add_option as add_threads_option
 
@@ -41,7 +41,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--projections", type=int, default=200, help="sliced: random directions (default 200)")
     p.add_argument("--critic", default="gp", help="critic: the Lipschitz strategy of wgan-cli train, trained with its recipe (default gp)")
     p.add_argument("--steps", type=int, default=1000, help="critic: training steps; probe: at most this many, stopped early (default 1000)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     add_threads_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
     return p
@@ -224,5 +224,9 @@ def format_lines(result: dict) -> str:
 
 def main() -> None:
     args = parse_args(sys.argv[1:])
-    result = run_command(lambda: run(args))
+    run_command(lambda: show(args))
+
+
+def show(args: argparse.Namespace) -> None:
+    result = run(args)
     print(json.dumps(result, indent=2) if args.json else format_lines(result))

@@ -33,10 +33,28 @@ def _as_2d_float64(x: torch.Tensor | np.ndarray) -> np.ndarray:
 
 
 def cost_matrix(x, y, metric: str = "euclidean") -> np.ndarray:  # noqa: ANN001
+    """The n x m ground costs ||x_i - y_j|| (or their squares), exact where it matters: the squared
+    distances come from ||x||^2 + ||y||^2 - 2 <x, y> (one matrix product, ``ot.dist``) after centring
+    both samples on their common mean, and every entry small enough for that sum to have lost
+    digits to cancellation is recomputed as sum_k (x_ik - y_jk)^2. Identical points cost exactly 0."""
     xs, ys = _as_2d_float64(x), _as_2d_float64(y)
     if xs.shape[1] != ys.shape[1]:
         raise ValueError(f"samples have different dimensions: {xs.shape[1]} and {ys.shape[1]}")
-    return ot.dist(xs, ys, metric=metric)
+    centre = (xs.sum(0) + ys.sum(0)) / (len(xs) + len(ys))
+    xs, ys = xs - centre, ys - centre
+    squared = ot.dist(xs, ys, metric="sqeuclidean")
+    norms_x, norms_y = (xs * xs).sum(1), (ys * ys).sum(1)
+    for first in range(0, len(xs), 1024):  # row blocks: no second n x m array
+        block = squared[first:first + 1024]
+        rows, cols = np.nonzero(block <= CANCELLATION * (norms_x[first:first + 1024, None] + norms_y[None, :]))
+        for start in range(0, len(rows), 4096):
+            i, j = rows[start:start + 4096], cols[start:start + 4096]
+            block[i, j] = ((xs[first + i] - ys[j]) ** 2).sum(1)
+    np.maximum(squared, 0, out=squared)
+    return squared if metric == "sqeuclidean" else np.sqrt(squared, out=squared)
+
+
+CANCELLATION = 1e-4  # below this share of ||x||^2 + ||y||^2, a squared distance is recomputed directly
 
 
 def _weights(a, n: int) -> np.ndarray:  # noqa: ANN001

@@ -114,7 +114,7 @@ class Evaluator:
                 "w1/exact": exact_w1(real, fake) if finite else float("inf"),
                 "w1/noise_floor": floor,
                 "w1/noise_floor_sd": floor_sd,
-                "w1/sliced": sliced_w1(real, fake, self.cfg.eval.projections, seed=step) if finite else float("inf"),
+                "w1/sliced": sliced_w1(real, fake, self.cfg.eval.projections, seed=step % 2**32) if finite else float("inf"),
             }
             if len(self.data.shape) == 1 and finite and n > K_DC:  # points: fidelity and diversity apart, no network
                 metrics.update(prdc(real, fake).as_dict("prdc/"))

@@ -6,6 +6,7 @@ ranks stop at the same step when any of them is asked to (SIGTERM, SIGINT, SLURM
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import time
@@ -97,14 +98,20 @@ def loop(t: Trainer, tracker: Tracker | None, stop: StopRequests) -> dict[str, f
                 barrier(t.shard)  # rank 0 saves last.pt first
                 raise Interrupted(f"stopped at step {t.state.step} with rank 0", stop.signum or signal.SIGTERM)
             continue
+        final = contextlib.nullcontext()
         if last and any(task.busy for task in due):  # the final evaluation, probe or FID can take minutes:
-            save_checkpoint(t)  # the trained state is on disk first (a SIGKILL after a grace period loses none
-            # of the training); the Checkpoint task writes it again after them, with their results
-        for task in due:
-            for key in [k for k in results if k.startswith(task.replaces)] if task.replaces else []:
-                del results[key]
-            with tracker.progress.doing(task.busy):
-                results.update(task.run(context(t, task.name, stats, results), tracker))
+            # the trained state is on disk first (a SIGKILL after a grace period loses none of the training),
+            # and a stop signal ends them at once; the Checkpoint task writes it again after them, with their results
+            final = stop.saved_before(save_checkpoint(t))
+        with final:
+            for task in due:
+                for key in [k for k in results if k.startswith(task.replaces)] if task.replaces else []:
+                    del results[key]
+                with tracker.progress.doing(task.busy):
+                    results.update(task.run(context(t, task.name, stats, results), tracker))
+        if last and stop.signum is not None:  # came during the last step's quick tasks: they are done and saved
+            raise Interrupted(f"{signal.Signals(stop.signum).name} at the last step ({t.state.step}): saved "
+                              f"{RunDir(t.run_dir).last}; run the same command again to finish it", stop.signum)
         if stopping and not last:
             barrier(t.shard)
             stop.hand_over_to_requeue()  # under submitit: requeue and exit; resumes from last.pt

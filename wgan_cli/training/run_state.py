@@ -59,11 +59,16 @@ class Networks:
 
     def load_state_dict(self, saved: dict[str, Any]) -> None:
         """What ``state_dict`` saved; the optimizers come back with float learning rates (the
-        caller makes them capturable again where a CUDA graph needs it)."""
+        caller makes them capturable again where a CUDA graph needs it). A moving average the
+        checkpoint lacks (``ema.decay`` turned on at resume) starts from the saved generator."""
         self.G.load_state_dict(saved["generator"])
         self.D.load_state_dict(saved["critic"])
-        if self.ema is not None:
+        if self.ema is not None and saved.get("ema") is not None:
             self.ema.load_state_dict(saved["ema"])
+        elif self.ema is not None:  # saved with ema.decay=0: the average starts here, from the generator
+            self.ema.module.load_state_dict(saved["generator"])
+            log.info("ema: the checkpoint keeps no moving average (it ran with ema.decay=0); the average starts "
+                     "from its generator now")
         for name in ("opt_g", "opt_d", "sched_g", "sched_d"):
             getattr(self, name).load_state_dict(saved[name])
 
