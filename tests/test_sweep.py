@@ -173,9 +173,17 @@ def test_a_real_tensorboard_serves_the_scalars_and_the_hparams_sessions(sweep):
                                                       "STATUS_RUNNING"],
             "colParams": [], "startIndex": 0, "sliceSize": 100,
         })
-        # the custom-scalars chart (critic estimate vs exact vs noise floor) draws every run of the sweep
+        # the custom-scalars page opens on the sweep's comparison: one line per job (its tb/ run), none per sub-run
         layout = fetch(f"{base}/data/plugin/custom_scalars/layout")
-        chart = [c for cat in layout["category"] for c in cat["chart"] if "multiline" in c][0]
+        assert layout["category"][0]["title"] == "Compare the sweep's jobs"
+        compare = layout["category"][0]["chart"][0]
+        assert compare["title"].startswith("w1/exact, one line per job") and compare["multiline"]["tag"] == ["^w1/exact$"]
+        for run in sorted(tags):
+            query = urllib.parse.urlencode({"run": run, "tag": "^w1/exact$"})
+            drawn = set(fetch(f"{base}/data/plugin/custom_scalars/scalars?{query}")["tag_to_events"])
+            assert drawn == ({"w1/exact"} if run in completed else set()), run
+        # the bracket chart (critic estimate vs exact vs noise floor) draws every sub-run of the sweep
+        chart = [c for cat in layout["category"] for c in cat["chart"] if c["multiline"]["tag"] == ["^w1/bracket$"]][0]
         for run in completed:  # each series a sub-run of the job's tb/: its own colour, named in the legend
             for series in ("critic", "exact", "noise_floor"):
                 drawn = set()

@@ -26,6 +26,8 @@ log = logging.getLogger("wgan_cli")
 HPARAM_KEYS = ("data.name", "model.name", "critic.name", "loss.name", "n_critic", "batch_size", "steps",
                "seed", "optim.name", "optim.lr_g", "optim.lr_d", "ema.decay")
 METRICS = ("w1/exact", "w1/critic", "gap/critic", "w1/noise_floor", "w1/sliced", "lipschitz/empirical")
+# TensorBoard's W1 page: the custom-scalars charts, with smoothing off (true values at each evaluation)
+W1_VIEW = "http://localhost:6006/#custom_scalars&_smoothingWeight=0"
 failed_jobs = 0  # set by SweepStatus.on_multirun_end, read by wgan_cli.train.main
 
 
@@ -140,6 +142,15 @@ def sweep_overrides(sweep_dir: Path) -> list:
     no such file or it does not parse."""
     task = OmegaConf.load(Path(sweep_dir) / "multirun.yaml").hydra.overrides.task
     return OverridesParser.create().parse_overrides(list(task))
+
+
+def sweep_dir() -> Path | None:
+    """The sweep dir of the multirun this job belongs to; None for a single run or outside Hydra."""
+    try:
+        hydra_cfg = HydraConfig.get()
+    except ValueError:  # not under Hydra (tests, benchmarks)
+        return None
+    return Path(hydra_cfg.sweep.dir) if hydra_cfg.mode == RunMode.MULTIRUN else None
 
 
 def swept_keys() -> set[str]:
@@ -319,6 +330,7 @@ class SweepStatus(Callback):
             log.info("sweep %s: %d of %d jobs failed", sweep, len(failed), len(runs))
         if any(s and s.get("status") == "completed" for _, s in runs):
             log.info("compare the jobs: wgan-cli report %s", sweep)
+            log.info("dashboard: tensorboard --logdir %s, then open %s (one line per job, unsmoothed)", sweep, W1_VIEW)
         if runs:
             log.info("run it again (unfinished jobs resume; add seeds or steps as overrides): wgan-cli continue %s",
                      sweep)

@@ -14,6 +14,7 @@ so one chart draws them in their own colours, named by run in its legend and too
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 import time
@@ -35,6 +36,32 @@ log = logging.getLogger("wgan_cli")
 BRACKET = "w1/bracket"  # the tag of every W1 series in its sub-run
 SERIES = {"w1/critic": "critic", "gap/critic": "critic_gap", "w1/probe": "probe", "w1/exact": "exact",
           "w1/noise_floor": "noise_floor"}  # tag in tb/ -> its sub-run tb/<name>
+
+def compare_layout(critic_is_w1: bool, probe: bool, fid_tag: str | None, images: bool) -> dict:
+    """A sweep's charts of one line per job (TensorBoard draws a tag once per run, and each job's
+    ``tb/`` is one run, named by its dir: ``0_critic=gp/tb``): the numbers jobs are compared on.
+    The sample's exact W1 only off images, where it is close to the truth (on images it is mostly
+    sampling bias); the probe, FID and the critic / probe ratio where the run logs them."""
+    charts = {}
+    if not images:
+        charts["w1/exact, one line per job (unsmoothed; biased up by about the noise floor)"] = ["Multiline", ["^w1/exact$"]]
+    if probe:
+        charts["w1/probe, one line per job (a held-out lower bound on W1)"] = ["Multiline", ["^w1/probe$"]]
+    if fid_tag:
+        charts[f"{fid_tag}, one line per job"] = ["Multiline", [f"^{re.escape(fid_tag)}$"]]
+    if probe and critic_is_w1:
+        charts["critic estimate / probe, one line per job (1 = the critic measures what the probe does)"] = [
+            "Multiline", ["^w1/critic_probe_ratio$"]]
+    return charts
+
+
+def layout(critic_is_w1: bool, critic_free: bool = False, probe: bool = False, fid_tag: str | None = None,
+           images: bool = False, in_sweep: bool = False) -> dict:
+    """The custom-scalars page: in a sweep, the jobs compared first (``compare_layout``), then each
+    job's W1 charts (``w1_layout``)."""
+    charts = {"Compare the sweep's jobs": compare_layout(critic_is_w1, probe, fid_tag, images)} if in_sweep else {}
+    return {**charts, **w1_layout(critic_is_w1, critic_free, probe)}
+
 
 def w1_layout(critic_is_w1: bool, critic_free: bool = False, probe: bool = False) -> dict:
     """The custom-scalars charts: the bracket probe <= W1 <= exact (the exact W1 of n samples is
@@ -67,14 +94,15 @@ class Tracker:
     event file, raised in the training thread at the next write, not a writer-thread traceback."""
 
     def __init__(self, run_dir: Path, total_steps: int, start_step: int = 0, critic_is_w1: bool = True,
-                 critic_free: bool = False, probe: bool = False) -> None:
+                 critic_free: bool = False, probe: bool = False, fid_tag: str | None = None, images: bool = False,
+                 in_sweep: bool = False) -> None:
         quiet_writer_threads()
         self.events = RunDir(run_dir).events
         self.purge_step = start_step + 1  # a resume drops the points logged after its checkpoint
         self.series: dict[str, SummaryWriter] = {}  # sub-run name -> its writer, opened at its first point
         with self.writing():
             self.writer = SummaryWriter(log_dir=str(self.events), purge_step=self.purge_step)
-            self.writer.add_custom_scalars(w1_layout(critic_is_w1, critic_free, probe))
+            self.writer.add_custom_scalars(layout(critic_is_w1, critic_free, probe, fid_tag, images, in_sweep))
             if not critic_is_w1:
                 self.writer.add_text(
                     "gap/critic", "gap/critic is the critic's mean gap E f(real) - E f(fake) under a "

@@ -16,14 +16,12 @@ from wgan_cli.cuda_graphs import WARMUP
 from wgan_cli.distributed import any_rank, barrier, mean_over_ranks
 from wgan_cli.interrupts import Interrupted, StopRequests
 from wgan_cli.rundir import RunDir
-from wgan_cli.sweep import METRICS
+from wgan_cli.sweep import METRICS, W1_VIEW, sweep_dir
 from wgan_cli.tracking import Tracker
 from wgan_cli.training.evaluation import CRITIC_TAG
 from wgan_cli.training.state import save_checkpoint
 from wgan_cli.training.tasks import LogLosses, context, periodic_tasks
 
-# TensorBoard's W1 page: the custom-scalars charts, with smoothing off (true values at each evaluation)
-W1_VIEW = "http://localhost:6006/#custom_scalars&_smoothingWeight=0"
 
 if TYPE_CHECKING:
     from wgan_cli.training.trainer import Trainer
@@ -49,7 +47,9 @@ def fit(t: Trainer) -> dict[str, float]:
     tracker = None
     if t.shard.is_main:  # under torchrun rank 0 alone logs, evaluates and checkpoints
         tracker = Tracker(t.run_dir, cfg.steps, t.state.step, critic_is_w1=t.critic_is_w1,
-                          critic_free=not t.strategy.has_network, probe=t.probe is not None)
+                          critic_free=not t.strategy.has_network, probe=t.probe is not None,
+                          fid_tag=t.fid.tag if t.fid is not None else None, images=len(t.data.shape) == 3,
+                          in_sweep=sweep_dir() is not None)
         if t.fid is not None:
             tracker.text("fid/protocol", t.fid.protocol, t.state.step)
         logged = [m for m in METRICS if m != ("gap/critic" if t.critic_is_w1 else "w1/critic")]  # no empty column
@@ -74,8 +74,8 @@ def fit(t: Trainer) -> dict[str, float]:
         reached = t.state.records.quality
         log.info("quality bar %s: %s", t.quality_bar, "not reached" if not reached else
                  f"reached at step {reached['step']} ({reached['seconds']:.1f} s of training)")
-    log.info("dashboard: tensorboard --logdir %s, then open %s (the W1 charts, unsmoothed)",
-             t.run_dir, W1_VIEW)
+    if sweep_dir() is None:  # a sweep's jobs are compared on the sweep's dashboard, named at its end
+        log.info("dashboard: tensorboard --logdir %s, then open %s (the W1 charts, unsmoothed)", t.run_dir, W1_VIEW)
     return {**metrics, "time/seconds": elapsed}
 
 
