@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from wgan_cli.errors import UserError
+from wgan_cli.progress import Progress
 from wgan_cli.rundir import RunDir, RunDirLock
 
 POOLED = ("seed",)  # overrides averaged over rather than grouped by
@@ -123,7 +124,12 @@ def collect(sweep: Path, metric: str) -> dict[str, Any]:
     with the mean and spread of ``metric``, ranked, the winner named."""
     warnings: list[str] = []
     dirs, apart = distinct_jobs(sweep, warnings)
-    jobs = [read_job(job, metric, warnings) for job in dirs]
+    progress = Progress(f"reading {len(dirs)} jobs", len(dirs), unit="job")
+    jobs = []
+    for job in dirs:
+        jobs.append(read_job(job, metric, warnings))
+        progress.advance()
+    progress.close()
     stopped = [j["dir"].name for j in jobs if j["status"] in STOPPED]
     if stopped:
         warnings.append(f"{len(stopped)} job(s) without a final result (killed, interrupted or running): {', '.join(stopped)}")

@@ -218,10 +218,10 @@ def test_features_interrupted_by_a_kill_continue_from_the_parts_they_kept(tmp_pa
 
 
 def test_long_feature_work_says_how_far_it_is_at_least_every_ten_seconds(monkeypatch, caplog) -> None:
-    from wgan_cli.metrics import fid as fid_module
+    from wgan_cli import progress
 
     clock = iter(range(0, 1000, 4))  # every call to the clock: 4 s later
-    monkeypatch.setattr(fid_module.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
     with caplog.at_level("INFO", logger="wgan_cli"):
         features_of(lambda b: b.flatten(1), torch.zeros(50, 1, 2, 2), batch=5)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("FID features of 50 reference images")]

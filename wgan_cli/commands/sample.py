@@ -20,6 +20,7 @@ import numpy as np
 from wgan_cli import threads
 from wgan_cli.commands import run_command, seed
 from wgan_cli.errors import UserError
+from wgan_cli.progress import Progress
 from wgan_cli.threads import add_option as add_threads_option
 
 if TYPE_CHECKING:  # torch is imported by the work, not by --help or completion
@@ -75,9 +76,13 @@ def batches(args: argparse.Namespace) -> tuple[Iterator[torch.Tensor], dict]:
     g = torch.Generator(device).manual_seed(args.seed)
 
     def draw() -> Iterator[torch.Tensor]:
+        progress = Progress(f"sampling {args.n}", args.n, unit="sample")
         for i in range(0, args.n, args.batch):
             with torch.inference_mode():
-                yield generator(torch.randn(min(args.batch, args.n - i), noise_dim, device=device, generator=g)).cpu()
+                part = generator(torch.randn(min(args.batch, args.n - i), noise_dim, device=device, generator=g)).cpu()
+            yield part
+            progress.advance(len(part))  # counted once written
+        progress.close()
 
     return draw(), state
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -25,6 +23,7 @@ import torch
 from torch import Tensor
 
 from wgan_cli.paths import cache_dir, written_atomically
+from wgan_cli.progress import Progress
 
 log = logging.getLogger("wgan_cli")
 
@@ -166,43 +165,6 @@ def load_parts(parts: Path, total: int) -> list[Tensor]:
         log.info("FID features: %d of %d images found in %s (an earlier computation); continuing",
                  sum(len(f) for f in found), total, parts)
     return found
-
-
-class Progress:
-    """How far long work is: ``done`` of ``total``, the rate and the time left, as a tqdm bar on a
-    terminal and as a log line at least every ``every`` seconds: said at the last advance before
-    ``every`` would pass, judged by how long the last one took."""
-
-    every = 10.0
-
-    def __init__(self, what: str, total: int, done: int = 0, bar: bool = True) -> None:
-        from tqdm import tqdm  # lazy: tqdm loads only where it is used
-
-        self.what, self.total, self.done, self.first = what, total, done, done
-        self.start = self.said = self.last = time.monotonic()
-        self.bar = tqdm(total=total, initial=done, desc=what, unit="img", disable=None if bar else True,
-                        leave=False, file=sys.stderr)
-
-    def advance(self, n: int) -> None:
-        self.done += n
-        self.bar.update(n)
-        now = time.monotonic()
-        step, self.last = now - self.last, now
-        if now - self.said + step >= self.every:  # the next line would come too late: say it now
-            self.said = now
-            rate = (self.done - self.first) / max(now - self.start, 1e-9)
-            left = (self.total - self.done) / rate if rate > 0 else float("inf")
-            log.info("%s: %d/%d (%.0f%%), %.1f img/s, about %s left", self.what, self.done, self.total,
-                     100 * self.done / max(self.total, 1), rate, duration(left))
-
-    def close(self) -> None:
-        self.bar.close()
-
-
-def duration(seconds: float) -> str:
-    if seconds == float("inf"):
-        return "an unknown time"
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 def cached_statistics(key: str, cache_dir: Path, features: Callable[[Path], Tensor],

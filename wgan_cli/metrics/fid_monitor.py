@@ -17,9 +17,10 @@ from torch import Tensor, nn
 
 from wgan_cli.errors import ConfigError
 from wgan_cli.metrics.fid import (
-    Progress, Statistics, cached_statistics, default_cache_dir, features_of, fid, inception_score, kid, protocol_tag)
+    Statistics, cached_statistics, default_cache_dir, features_of, fid, inception_score, kid, protocol_tag)
 from wgan_cli.metrics.inception import EXTRACTOR, EXTRACTOR_ID, FeatureExtractor
 from wgan_cli.metrics.prdc import K_DC, K_PR, prdc
+from wgan_cli.progress import Progress
 
 log = logging.getLogger("wgan_cli")
 

@@ -23,6 +23,7 @@ from wgan_cli.errors import UserError
 from wgan_cli.loss import LOSSES
 from wgan_cli.metrics.lipschitz import empirical_lipschitz
 from wgan_cli.model import MODELS
+from wgan_cli.progress import Progress
 from wgan_cli.schema import compose_config
 from wgan_cli.training.components import make_optimizer, make_scheduler
 from wgan_cli.training.run_state import RunState
@@ -67,11 +68,14 @@ def fit_critic(x: np.ndarray, y: np.ndarray, critic: str = "gp", steps: int = 10
     xs, ys = (torch.tensor(v / scale, dtype=torch.float32) for v in (x, y))
     batch = min(cfg.batch_size, len(xs), len(ys))
     start = time.perf_counter()
+    progress = Progress(f"critic fit (critic={critic})", steps, unit="step")
     for _ in range(steps):
         real = xs[torch.randint(len(xs), (batch,), generator=rng)]
         fake = ys[torch.randint(len(ys), (batch,), generator=rng)]
         update.critic_update(real, fake)
         schedule.step()
+        progress.advance()
+    progress.close()
     seconds = time.perf_counter() - start
     D.eval()
     with torch.no_grad():

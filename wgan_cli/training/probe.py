@@ -33,6 +33,7 @@ from wgan_cli.config import ProbeConfig
 from wgan_cli.critic.orthonormal import swap
 from wgan_cli.metrics.lipschitz import empirical_lipschitz
 from wgan_cli.model.mlp import mlp
+from wgan_cli.progress import Progress
 from wgan_cli.schema.critic import OrthonormalConfig
 from wgan_cli.training.evaluation import eval_mode
 
@@ -102,11 +103,14 @@ class Probe:
         cfg = self.cfg
         draws = self.draws = self.draws or RealDraws(data, cfg.n, self.seed)
         self.net.train()
+        progress = Progress("probe fit", cfg.updates, bar=False, unit="update")  # the run's bar says "probe"
         with eval_mode(sampler):
             for _ in range(cfg.updates):
                 with torch.no_grad():
                     real, fake = draws.fit(cfg.batch, self.fit_rng), sampler(noise(cfg.batch, self.fit_rng))
                 self.update(real, fake)
+                progress.advance()
+            progress.close()
             with torch.no_grad():
                 real = draws.held_out(cfg.n, self.held_out_rng)
                 fake = sampler(noise(len(real), self.held_out_rng))
@@ -179,16 +183,19 @@ def held_out_w1(x: np.ndarray, y: np.ndarray, updates: int = 1000, seed: int = 0
     probe = Probe(ProbeConfig(updates=updates), (x.shape[1],), torch.device("cpu"), seed)
     batch = min(probe.cfg.batch, len(fit_x), len(fit_y))
     best, best_state, best_at, since, done = -math.inf, None, 0, 0, 0
+    progress = Progress("probe fit (at most)", updates, unit="update")
     while done < updates and since < PATIENCE:
         probe.update(fit_x[torch.randint(len(fit_x), (batch,), generator=g)],
                      fit_y[torch.randint(len(fit_y), (batch,), generator=g)])
         done += 1
+        progress.advance()
         if done % CHECK_EVERY == 0 or done == updates:
             gap = probe.gap(check_x, check_y)
             if gap > best:
                 best, best_state, best_at, since = gap, copy.deepcopy(probe.net.state_dict()), done, 0
             else:
                 since += 1
+    progress.close()
     probe.net.load_state_dict(best_state)
     reading = probe.read(read_x, read_y)
     return {"value": reading["w1/probe"] * scale, "se": reading["w1/probe_se"] * scale,
