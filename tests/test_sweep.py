@@ -4,8 +4,10 @@ through a real TensorBoard server, and ``wgan-cli report``."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -18,7 +20,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from helpers import job_dir, run_cli, scalars
+from helpers import CLI, job_dir, run_cli, scalars, wait_until_logged
 
 SMALL = ["critic=gp", "steps=20", "eval.every=10", "eval.n=100", "model.width=32", "batch_size=32", "log_every=5"]
 
@@ -61,6 +63,30 @@ def test_joblib_runs_two_local_jobs_in_worker_processes(tmp_path):
     assert [s["status"] for s in summaries] == ["completed", "failed"]
     assert "1 of 2 jobs failed" in result.stdout + result.stderr
     assert len(scalars(job_dir(tmp_path, 0))["w1/exact"]) == 2
+
+
+@pytest.mark.slow
+def test_a_joblib_job_whose_process_dies_is_recorded_and_the_other_job_finishes(tmp_path):
+    """Under joblib each job trains in a process of its own: SIGKILL to one (as the kernel's OOM
+    killer sends) fails that job alone; the other finishes and writes its summary, and the sweep's
+    exit code counts the failure."""
+    process = subprocess.Popen(
+        [CLI, "train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "steps=400", "eval.every=100",
+         "log_every=10", "seed=0,1", f"hydra.sweep.dir={tmp_path}"], text=True, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE)
+    victim = tmp_path / "1_seed=1"
+    wait_until_logged(victim, process, step=20, tag="loss/critic")
+    pid = json.loads((victim / ".lock").read_text())["pid"]  # the process that trains the job
+    os.kill(pid, signal.SIGKILL)
+    stdout, stderr = process.communicate(timeout=600)
+    assert process.returncode == 1, stderr[-3000:]
+    assert "Traceback" not in stderr and "TerminatedWorkerError" not in stdout + stderr
+    killed = json.loads((victim / "summary.json").read_text())
+    assert killed["status"] == "failed" and "killed by SIGKILL" in killed["reason"]
+    healthy = json.loads((tmp_path / "0_seed=0" / "summary.json").read_text())
+    assert healthy["status"] == "completed" and healthy["steps"] == 400
+    assert (victim / "checkpoints").is_dir() or killed["steps"] == 0  # whatever it saved is kept
+    assert "1 of 2 jobs failed" in stdout + stderr
 
 
 @pytest.mark.slow

@@ -54,7 +54,10 @@ def train(cfg: DictConfig) -> float:
     """One run. A sweep job of several submitit tasks (``hydra.launcher.tasks_per_node=N``) is one
     data-parallel run over them, as under torchrun."""
     from wgan_cli import distributed  # lazy: keeps torch out of start-up
+    from wgan_cli.job_process import in_joblib_worker, run_in_child  # lazy: keeps torch out of start-up
 
+    if in_joblib_worker():  # a job whose process dies must not take the pool's other jobs with it
+        return run_in_child(cfg)
     if not distributed.join_submitit_tasks():
         return run(cfg)
     with distributed.leaving_group():
