@@ -64,3 +64,38 @@ def test_an_import_inside_a_function_says_what_it_keeps_out_of_start_up(tmp_path
     with open(tmp_path / "wgan_cli" / "paths.py", "a") as f:
         f.write("\n\ndef _planted():  # noqa: ANN202\n    import json\n")
     assert unmarked_imports_inside_functions(tmp_path / "wgan_cli") == [f"wgan_cli/paths.py:{len((tmp_path / 'wgan_cli' / 'paths.py').read_text().splitlines())}"]
+
+
+def private_uses(package: Path) -> list[str]:
+    """Uses of other libraries from the inside: unittest.mock in production code, a private torch
+    function (``torch._name``), an import of a private name or module of tensorboard. (torch's
+    ``_BatchNorm`` base class and ``_python_dispatch.TorchDispatchMode`` have no public twin yet.)"""
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        where = f"{path.relative_to(package.parent)}"
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                module = node.module if isinstance(node, ast.ImportFrom) else None
+                names = [module or ""] + [a.name for a in node.names]
+                if any(n.startswith("unittest.mock") or n == "mock" and module == "unittest" for n in names):
+                    found.append(f"{where}:{node.lineno} unittest.mock")
+                if module and module.split(".")[0] == "tensorboard" and (
+                        any(part.startswith("_") for part in module.split("."))
+                        or any(a.name.startswith("_") for a in node.names)):
+                    found.append(f"{where}:{node.lineno} private import from {module}")
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "torch"
+                    and node.attr.startswith("_") and not node.attr.endswith("__")):
+                found.append(f"{where}:{node.lineno} torch.{node.attr}")
+    return found
+
+
+def test_torch_tensorboard_and_mock_are_used_through_their_public_doors(tmp_path):
+    assert private_uses(ROOT / "wgan_cli") == []
+    planted = tmp_path / "wgan_cli"
+    planted.mkdir()
+    (planted / "bad.py").write_text("from unittest import mock\nimport torch\n"
+                                    "from tensorboard.summary.writer.event_file_writer import _AsyncWriterThread\n"
+                                    "torch._foreach_lerp_([], [], 0.5)\n")
+    assert [f.split(" ", 1)[1] for f in private_uses(planted)] == [
+        "unittest.mock", "private import from tensorboard.summary.writer.event_file_writer", "torch._foreach_lerp_"]

@@ -13,6 +13,7 @@ returns NaN like any failed job, and lives on.
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import pickle
 import signal
@@ -25,9 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import configure_log
 from omegaconf import DictConfig, OmegaConf
 
 from wgan_cli.interrupts import STOP_SIGNALS
+
+log = logging.getLogger("wgan_cli")
 
 
 def in_joblib_worker() -> bool:
@@ -78,8 +82,6 @@ def run_in_child(cfg: DictConfig) -> float:
 def child_main(job: Path, outcome: Path) -> None:
     """The job itself, in the child: Hydra's config and logging as the worker had them, then the run;
     what it returned (or the exit it took) goes to ``outcome``."""
-    from hydra.core.utils import configure_log
-
     from wgan_cli.train import run  # lazy: the child imports the run only once it starts
 
     cfg, state = pickle.loads(job.read_bytes())
@@ -97,8 +99,6 @@ def child_main(job: Path, outcome: Path) -> None:
 
 def record_death(hydra: dict[str, Any], exitcode: int | None, pid: int, seconds: float) -> None:
     """``summary.json`` of a job whose process died, failed, with how it died; logged as a failed job."""
-    import logging
-
     from wgan_cli.sweep import read_summary, write_summary  # lazy: keeps torch out of start-up
 
     how = (f"killed by {signal.Signals(-exitcode).name}" if exitcode is not None and exitcode < 0
@@ -109,7 +109,7 @@ def record_death(hydra: dict[str, Any], exitcode: int | None, pid: int, seconds:
     write_summary(run_dir, overrides=list(hydra["overrides"]["task"]), job=hydra["job"]["num"],
                   host=socket.gethostname(), pid=pid, status="failed", reason=reason, steps=before.get("steps", 0),
                   wall_seconds=seconds, final={}, best=before.get("best", {}), time_to_quality=None)
-    logging.getLogger("wgan_cli").error("job %s failed, the sweep goes on: %s", hydra["job"]["num"], reason)
+    log.error("job %s failed, the sweep goes on: %s", hydra["job"]["num"], reason)
 
 
 if __name__ == "__main__":

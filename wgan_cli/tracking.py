@@ -21,9 +21,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
-from tensorboard.summary.writer.event_file_writer import _AsyncWriterThread
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
@@ -96,7 +95,7 @@ class Tracker:
     def __init__(self, run_dir: Path, total_steps: int, start_step: int = 0, critic_is_w1: bool = True,
                  critic_free: bool = False, probe: bool = False, fid_tag: str | None = None, images: bool = False,
                  in_sweep: bool = False) -> None:
-        quiet_writer_threads()
+        self.restore_excepthook = quiet_writer_threads()
         self.events = RunDir(run_dir).events
         self.purge_step = start_step + 1  # a resume drops the points logged after its checkpoint
         self.series: dict[str, SummaryWriter] = {}  # sub-run name -> its writer, opened at its first point
@@ -152,26 +151,34 @@ class Tracker:
 
     def close(self) -> None:
         self.progress.close()
-        with self.writing():
-            self.writer.close()
-            for writer in self.series.values():
-                writer.close()
+        try:
+            with self.writing():
+                self.writer.close()
+                for writer in self.series.values():
+                    writer.close()
+        finally:
+            self.restore_excepthook()
 
 
-def quiet_writer_threads() -> None:
+def quiet_writer_threads() -> Callable[[], None]:
     """TensorBoard's writer thread stores a failed write's OSError for the training thread (which
     raises it at its next write, see ``Tracker.writing``) and also lets it escape, which prints a
-    traceback; that second report is dropped."""
+    traceback; that second report is dropped while the tracker is open. Returns the function that
+    puts the previous ``threading.excepthook`` back (where no one replaced ours since)."""
     hook = threading.excepthook
-    if getattr(hook, "quiets_writers", False):
-        return
 
     def quiet(args: threading.ExceptHookArgs) -> None:
-        if not (isinstance(args.thread, _AsyncWriterThread) and issubclass(args.exc_type, OSError)):
+        writer = type(args.thread).__module__.startswith("tensorboard.summary.writer")  # its event-file thread
+        if not (writer and issubclass(args.exc_type, OSError)):
             hook(args)
 
-    quiet.quiets_writers = True
     threading.excepthook = quiet
+
+    def restore() -> None:
+        if threading.excepthook is quiet:
+            threading.excepthook = hook
+
+    return restore
 
 
 class Progress:

@@ -22,7 +22,6 @@ import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import torch
 from torch import Tensor, nn
@@ -79,16 +78,38 @@ def resolve_weights(weights: str = "", download: bool = False) -> tuple[Path, st
     )
 
 
-def _skeleton() -> tuple[nn.Module, nn.Module]:
-    """pytorch-fid's InceptionV3 (pool3 only) and the Inception3 inside it, weights not loaded."""
-    from pytorch_fid import inception as pf  # lazy: pytorch-fid loads only where it is used
+class Pool3(nn.Sequential):
+    """The FID Inception up to its final average pooling (pool3, 2048-d): the layers of pytorch-fid's
+    ``InceptionV3`` blocks 0 to 3, in order, and nothing after them."""
 
-    built: list[nn.Module] = []
-    with mock.patch.object(pf, "load_state_dict_from_url", lambda *a, **k: {}), mock.patch.object(
-        pf.torchvision.models.inception.Inception3, "load_state_dict", lambda self, *a, **k: built.append(self)
-    ):
-        model = pf.InceptionV3([3], resize_input=False, normalize_input=False)
-    return model, built[0]
+    def __init__(self, inception3: nn.Module) -> None:
+        i = inception3
+        super().__init__(
+            i.Conv2d_1a_3x3, i.Conv2d_2a_3x3, i.Conv2d_2b_3x3, nn.MaxPool2d(kernel_size=3, stride=2),
+            i.Conv2d_3b_1x1, i.Conv2d_4a_3x3, nn.MaxPool2d(kernel_size=3, stride=2),
+            i.Mixed_5b, i.Mixed_5c, i.Mixed_5d, i.Mixed_6a, i.Mixed_6b, i.Mixed_6c, i.Mixed_6d, i.Mixed_6e,
+            i.Mixed_7a, i.Mixed_7b, i.Mixed_7c, nn.AdaptiveAvgPool2d(output_size=(1, 1)),
+        )
+
+
+def _skeleton() -> tuple[nn.Module, nn.Module]:
+    """The FID Inception (pool3) and the Inception3 it is made of, weights not loaded: torchvision's
+    Inception3 with pytorch-fid's FID blocks put in, as ``pytorch_fid.inception.fid_inception_v3``
+    builds it before it downloads the weights (built here through both packages' public classes)."""
+    from pytorch_fid import inception as pf  # lazy: pytorch-fid loads only where it is used
+    from torchvision.models import inception_v3  # lazy: torchvision loads only where it is used
+
+    inception3 = inception_v3(weights=None, num_classes=1008, aux_logits=False, init_weights=False)
+    inception3.Mixed_5b = pf.FIDInceptionA(192, pool_features=32)
+    inception3.Mixed_5c = pf.FIDInceptionA(256, pool_features=64)
+    inception3.Mixed_5d = pf.FIDInceptionA(288, pool_features=64)
+    inception3.Mixed_6b = pf.FIDInceptionC(768, channels_7x7=128)
+    inception3.Mixed_6c = pf.FIDInceptionC(768, channels_7x7=160)
+    inception3.Mixed_6d = pf.FIDInceptionC(768, channels_7x7=160)
+    inception3.Mixed_6e = pf.FIDInceptionC(768, channels_7x7=192)
+    inception3.Mixed_7b = pf.FIDInceptionE_1(1280)
+    inception3.Mixed_7c = pf.FIDInceptionE_2(2048)
+    return Pool3(inception3), inception3
 
 
 def torchscript_to_state_dict(script: dict[str, Tensor], inception3: nn.Module) -> dict[str, Tensor]:
@@ -217,7 +238,7 @@ class FeatureExtractor:
         tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
         torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
         try:
-            return self.model(x)[0].flatten(1).double()
+            return self.model(x).flatten(1).double()
         finally:
             torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
 
