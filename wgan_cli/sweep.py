@@ -211,41 +211,68 @@ HOW_KEYS = ("hydra.", "steps", "log_every", "eval.", "probe.", "fid.", "checkpoi
             "objective", "data.workers", "data.max_memory_mb", "data.root", "data.download")
 
 
-def job_key(overrides: Any) -> tuple[str, ...]:
-    """What identifies a sweep's job: its command-line overrides, in any order, but those of ``HOW_KEYS``."""
+def override_key(override: str) -> str:
+    """``seed`` of ``seed=0``, ``critic`` of ``critic=gp`` (``+``/``~`` prefixes dropped)."""
+    return str(override).split("=", 1)[0].lstrip("+~")
+
+
+def job_key(overrides: Any, swept: Any = ()) -> tuple[str, ...]:
+    """What identifies a sweep's job: its command-line overrides, in any order, but those of
+    ``HOW_KEYS`` that the sweep does not vary (``swept``: a sweep over ``fid.cache_dir=a,b`` has
+    jobs that differ in it alone)."""
     def how(override: str) -> bool:
-        key = override.split("=", 1)[0].lstrip("+~")
-        return any(key == k or (k.endswith(".") and key.startswith(k)) for k in HOW_KEYS)
+        key = override_key(override)
+        return key not in swept and any(key == k or (k.endswith(".") and key.startswith(k)) for k in HOW_KEYS)
 
     return tuple(sorted(str(o) for o in overrides if not how(str(o))))
 
 
-def existing_jobs(sweep_dir: Path) -> dict[tuple[str, ...], str]:
-    """The job dirs a sweep dir holds, by their overrides (``.hydra/overrides.yaml``); the first
-    by number where two share them (written before jobs were identified by their overrides)."""
-    found: dict[tuple[str, ...], str] = {}
+def job_overrides(sweep_dir: Path) -> dict[str, list[str]]:
+    """The job dirs a sweep dir holds, by name, in order of number: their ``.hydra/overrides.yaml``."""
+    found: dict[str, list[str]] = {}
     if not Path(sweep_dir).is_dir():
         return found
     dirs = [p for p in Path(sweep_dir).iterdir() if (RunDir(p).hydra / "overrides.yaml").is_file()]
     for job in sorted(dirs, key=job_number):
         try:
-            found.setdefault(job_key(OmegaConf.load(RunDir(job).hydra / "overrides.yaml")), job.name)
+            found[job.name] = [str(o) for o in OmegaConf.load(RunDir(job).hydra / "overrides.yaml")]
         except Exception:  # noqa: BLE001 - an unreadable record identifies nothing
             continue
     return found
 
 
+def existing_jobs(sweep_dir: Path, swept: Any = ()) -> dict[tuple[str, ...], str]:
+    """The job dirs a sweep dir holds, by ``job_key``; the first by number where two share one
+    (written before jobs were identified by their overrides)."""
+    found: dict[tuple[str, ...], str] = {}
+    for name, overrides in job_overrides(sweep_dir).items():
+        found.setdefault(job_key(overrides, swept), name)
+    return found
+
+
+def swept_of(task: list[str]) -> list[str]:
+    """The keys a multirun over the overrides ``task`` varies."""
+    try:
+        return sorted(o.key_or_group for o in OverridesParser.create().parse_overrides(list(task))
+                      if o.is_sweep_override())
+    except Exception:  # noqa: BLE001 - not parsable here: nothing known to vary
+        return []
+
+
 def remember_jobs(sweep_dir: Path, task: list[str], hydra: list[str]) -> None:
     """Before a multirun over the overrides ``task`` (and ``hydra``, Hydra's own) launches its jobs:
-    write the command, which jobs the sweep dir already holds and the number each new job gets
-    (``JOBS``), so that each job, in whatever process it runs, finds its dir the same way, and
-    ``wgan-cli continue`` can run the command again (Optuna's sweeper writes no multirun.yaml)."""
-    jobs = existing_jobs(sweep_dir)
-    numbers = [job_number(Path(name))[0] for name in jobs.values()]
+    write the command, what it varies, the overrides of the job dirs the sweep dir already holds
+    and the number each new job gets (``JOBS``), so that each job, in whatever process it runs,
+    finds its dir the same way, and ``wgan-cli continue`` can run the command again (Optuna's
+    sweeper writes no multirun.yaml)."""
+    swept = swept_of(task)
+    held = job_overrides(sweep_dir)
+    keys = {job_key(overrides, swept) for overrides in held.values()}
+    numbers = [job_number(Path(name))[0] for name in held]
     first = max((n + 1 for n in numbers if n < 1 << 60), default=0)
-    new = [key for key in expand(task) or [] if key not in jobs]
-    record = {"task": list(task), "hydra": list(hydra),
-              "jobs": [[list(key), name] for key, name in jobs.items()], "next": first,
+    new = [key for key in dict.fromkeys(expand(task, swept) or []) if key not in keys]
+    record = {"task": list(task), "hydra": list(hydra), "swept": swept,
+              "jobs": [[overrides, name] for name, overrides in held.items()], "next": first,
               "new": [[list(key), first + i] for i, key in enumerate(new)]}
     Path(sweep_dir).mkdir(parents=True, exist_ok=True)
     tmp = Path(sweep_dir) / f"{JOBS}.{os.getpid()}.tmp"
@@ -264,15 +291,16 @@ def job_dir_name() -> str:
         record = json.loads((Path(hydra_cfg.sweep.dir) / JOBS).read_text())
     except (OSError, ValueError):  # no record (a sweep launched without the callback): Hydra's numbering
         return f"{number}{suffix}"
-    key = job_key(hydra_cfg.overrides.task)
+    swept = record.get("swept", [])
+    key = job_key(hydra_cfg.overrides.task, swept)
     for overrides, name in record["jobs"]:
-        if job_key(overrides) == key:
+        if job_key(overrides, swept) == key:
             return name
-    numbered = {job_key(overrides): n for overrides, n in record.get("new", [])}
+    numbered = {tuple(k): n for k, n in record.get("new", [])}
     return f"{numbered.get(key, record['next'] + number)}{suffix}"
 
 
-def expand(task: list[str]) -> list[tuple[str, ...]] | None:
+def expand(task: list[str], swept: Any = ()) -> list[tuple[str, ...]] | None:
     """The jobs (``job_key``) a multirun over the overrides ``task`` runs, in the basic sweeper's
     order; None where it cannot be told (a glob, an interval: another sweeper's)."""
     try:
@@ -281,20 +309,22 @@ def expand(task: list[str]) -> list[tuple[str, ...]] | None:
                    else [f"{o.get_key_element()}={o.get_value_element_as_str()}"] for o in parsed]
     except Exception:  # noqa: BLE001 - not countable
         return None
-    return [job_key(combo) for combo in itertools.product(*choices)]
+    return [job_key(combo, swept) for combo in itertools.product(*choices)]
 
 
-def swept_jobs(sweep_dir: Path) -> set[tuple[str, ...]] | None:
-    """The jobs (``job_key``) the sweep's ``multirun.yaml`` asks for; None where it cannot be told
-    (no file, optuna's trials, a glob or an interval)."""
+def swept_jobs(sweep_dir: Path) -> tuple[set[tuple[str, ...]] | None, list[str]]:
+    """The jobs (``job_key``) the sweep's ``multirun.yaml`` asks for, and the keys it varies; None
+    (and nothing) where it cannot be told (no file, optuna's trials, a glob or an interval)."""
     try:
         hydra = OmegaConf.load(Path(sweep_dir) / "multirun.yaml").hydra
         if "n_trials" in (hydra.get("sweeper") or {}):
-            return None
-        jobs = expand(list(hydra.overrides.task))
+            return None, []
+        task = list(hydra.overrides.task)
     except Exception:  # noqa: BLE001 - no file, or not one Hydra wrote
-        return None
-    return None if jobs is None else set(jobs)
+        return None, []
+    swept = swept_of(task)
+    jobs = expand(task, swept)
+    return (None if jobs is None else set(jobs)), swept
 
 
 def job_number(job_dir: Path) -> tuple[int, str]:
@@ -318,8 +348,8 @@ class SweepStatus(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         global failed_jobs
         sweep = Path(config.hydra.sweep.dir)
-        ours = swept_jobs(sweep)  # a sweep dir run again holds earlier jobs too: count this sweep's
-        jobs = {name: key for key, name in existing_jobs(sweep).items() if ours is None or key in ours}
+        ours, swept = swept_jobs(sweep)  # a sweep dir run again holds earlier jobs too: count this sweep's
+        jobs = {name: key for key, name in existing_jobs(sweep, swept).items() if ours is None or key in ours}
         runs = [(d, read_summary(d)) for d in sorted((p.parent for p in sweep.glob(f"*/{SUMMARY}")), key=job_number)
                 if d.name in jobs]
         failed = [(d, s) for d, s in runs if s and s.get("status") in ("failed", "diverged")]

@@ -36,11 +36,11 @@ def distinct_jobs(sweep: Path, warnings: list[str]) -> tuple[list[Path], list[Pa
     that the sweep's ``multirun.yaml`` does not ask for (left by an earlier sweep over the same dir)."""
     from wgan_cli.sweep import job_key, swept_jobs  # lazy: keeps torch out of start-up
 
-    wanted = swept_jobs(sweep)
+    wanted, swept = swept_jobs(sweep)
     seen: dict[tuple[str, ...], Path] = {}
     compared, apart = [], []
     for job in job_dirs(sweep):
-        key = job_key(override_list(job))
+        key = job_key(override_list(job), swept)
         if key in seen:
             warnings.append(f"job {job.name} repeats the overrides of {seen[key].name}: read once, as {seen[key].name}")
         elif wanted is not None and key not in wanted:
