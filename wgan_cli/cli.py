@@ -41,7 +41,7 @@ options:
 examples:
   wgan-cli train                                   # the default demo: 8 gaussians
   wgan-cli train critic=gp data=gaussians25 steps=20000
-  wgan-cli train -m critic=clip,gp,sn seed=0,1     # a sweep
+  wgan-cli train -m critic=clip,gp,sn seed=0,1 steps=1000  # a sweep: 6 runs
   wgan-cli report outputs/multirun/<date>/<time>   # its table and curves
   wgan-cli continue seed=0,1,2                     # the newest sweep again, one seed more
   wgan-cli fid outputs/<run dir> digits            # FID of a run's generator
