@@ -32,7 +32,7 @@ USAGE = f"""usage: wgan-cli <command> [args...]
 Wasserstein GAN experiments with exact-W1 ground truth (version {__version__}).
 
 commands:
-{chr(10).join(f"  {name:<8} {text}" for name, (_, text) in SUBCOMMANDS.items())}
+{chr(10).join(f"  {name:<9} {text}" for name, (_, text) in SUBCOMMANDS.items())}
 
 options:
   -h, --help     show this message (wgan-cli help COMMAND: that command's)
