@@ -17,7 +17,7 @@ from pathlib import Path
 
 from wgan_cli.commands import run_command
 from wgan_cli.errors import UserError
-from wgan_cli.sweep import JOBS
+from wgan_cli.sweep import JOBS, override_key
 
 SWEEPS = Path("outputs/multirun")  # where Hydra's default hydra.sweep.dir puts sweeps (configs/config.yaml)
 
@@ -51,16 +51,11 @@ def newest_sweep(root: Path = SWEEPS) -> Path:
     return found[-1].parent
 
 
-def key(override: str) -> str:
-    """``seed`` of ``seed=0,1``, ``critic`` of ``critic=gp`` (``+``/``~``/``++`` prefixes dropped)."""
-    return override.split("=", 1)[0].lstrip("+~")
-
-
 def command(folder: Path, extra: list[str]) -> list[str]:
     """The ``wgan-cli train`` arguments that run ``folder``'s command again into ``folder``."""
     from omegaconf import OmegaConf  # lazy: keeps omegaconf out of start-up
 
-    replaced = {key(o) for o in extra}
+    replaced = {override_key(o) for o in extra}
     try:
         sweep = json.loads((folder / JOBS).read_text())  # what every sweep records as it starts
     except (OSError, ValueError):
@@ -68,11 +63,11 @@ def command(folder: Path, extra: list[str]) -> list[str]:
     if sweep is not None:
         hydra_overrides = [o for o in sweep["hydra"]  # -m and the dir are given below
                            if not o.startswith(("hydra.sweep.dir=", "hydra.mode="))]
-        kept = [o for o in sweep["task"] + hydra_overrides if key(o) not in replaced]
+        kept = [o for o in sweep["task"] + hydra_overrides if override_key(o) not in replaced]
         return ["-m", *kept, *extra, f"hydra.sweep.dir={folder}"]
     record = folder / ".hydra" / "overrides.yaml"
     if record.is_file():
-        kept = [str(o) for o in OmegaConf.load(record) if key(str(o)) not in replaced]
+        kept = [str(o) for o in OmegaConf.load(record) if override_key(str(o)) not in replaced]
         return [*kept, *extra, f"hydra.run.dir={folder}"]
     raise UserError(f"{folder}: neither a sweep dir ({JOBS}) nor a run dir (.hydra/overrides.yaml)")
 
