@@ -11,11 +11,13 @@ the estimate / exact ratio (median and range over seeds), the empirical Lipschit
 (max |f(u) - f(v)| / ||u - v|| over pairs of 1000 + 1000 sampled points), the certified lower
 bound (estimate / L_emp) / exact, and the fit time. ``sinkhorn`` has no network: its row is the
 debiased Sinkhorn divergence S_eps (geomloss, p=1, blur 0.05 in the data's units) on the same points.
-``probe`` is the held-out probe (``wgan-cli w1 --method probe``): fitted on half of each sample,
-read on the other half. The pairs named "vs its shift" are a distribution against an independent
-sample of itself moved by a vector mu, whose population W1 is ||mu|| in any dimension (2-D, 10-D,
-64-D and 3072-D image-shaped data): there "estimate / closed form" is the calibration; on the
-pairs marked "sample exact" only the exact W1 between the two samples is known.
+``probe`` is the held-out probe (``wgan-cli w1 --method probe``): cross-fitted witnesses, each
+read on points it was not fitted on. The pairs named "vs its shift" are a distribution against an
+independent sample of itself moved by a vector mu, whose population W1 is ||mu|| in any dimension
+(2-D, 10-D, 64-D and 3072-D image-shaped data), read best by a linear witness; the "radial" pairs
+are N(0, s^2 I) against N(0, I) with W1 = 1 (2-D, 64-D, 3072-D), read best by the norm, a curved
+witness: there "estimate / closed form" is the calibration; on the pairs marked "sample exact"
+only the exact W1 between the two samples is known.
 
 ``--training`` adds the training runs: critic=orthonormal and critic=sn_ttur on gaussians8 with the
 generator held almost still (optim.lr_g=1e-8, so exact W1 stays far above the noise floor), and a
@@ -43,6 +45,8 @@ from wgan_cli.data import DATASETS  # noqa: E402
 from wgan_cli.train import compose_config  # noqa: E402,F401  (registers every component)
 from wgan_cli.training.critic_fit import fit_critic  # noqa: E402
 from wgan_cli.training.probe import held_out_w1  # noqa: E402
+
+from bench_probe import radial_scale  # noqa: E402  (this script's folder is on sys.path)
 
 CRITICS = ("clip", "gp", "lp", "sn", "orthonormal", "sinkhorn", "probe")
 WIDTH = 128
@@ -121,6 +125,10 @@ def pairs(n: int, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray, float | 
         *shifted(g8 @ embed, toy("gaussians8", n, seed + 3000) @ embed, 0.5, rng), 0.5)
     out["digits (64-D) vs its shift 0.5"] = (*shifted(*digit_halves(n, rng), 0.5, rng), 0.5)
     out["images 3x32x32 vs its shift 2"] = (*shifted(images(n, rng), images(n, rng), 2.0, rng), 2.0)
+    radial = np.random.default_rng(seed + 4000)
+    for d in (2, 64, 3072):  # the means agree: no linear witness reads anything
+        out[f"radial N(0, s^2 I) vs N(0, I), {d}-D"] = (
+            radial_scale(d) * radial.standard_normal((n, d)), radial.standard_normal((n, d)), 1.0)
     return out
 
 

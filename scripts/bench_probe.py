@@ -12,11 +12,13 @@ defaults, an MLP), and image-shaped data, 3 x 32 x 32, pixels tanh(B z / 4) with
 and B fixed (the image defaults, a conv net). After each of ``--readings`` readings: the value /
 the closed form, the empirical Lipschitz constant, the seconds.
 
-``fixed``: ``wgan-cli w1 --method probe`` (``held_out_w1``) on two fixed samples of N(0, I) and of
-N(mu, I), ||mu|| = 0.5 (W1 = 0.5 exactly) in 2, 10 and 64 dimensions, ``--points`` per side: the
-value / the closed form, its standard error, the updates early stopping kept, and beside it the
-optimal potential f(x) = <x, -mu / ||mu||> read on the same held-out halves (what the best
-possible 1-Lipschitz function reads there: the reading's own sampling noise).
+``fixed``: ``wgan-cli w1 --method probe`` (``held_out_w1``) on two fixed samples, ``--points`` per
+side, in each of ``--dims``: a shift, N(0, I) against N(e_1, I), whose optimal witness is linear,
+and a radial pair, N(0, I) against N(0, s^2 I) with s chosen so that W1 = 1, whose optimal witness
+is the norm (curved; the means agree, so the linear witness reads 0). W1 = 1 for both in every
+dimension. The value / W1, its standard error, the witnesses the folds kept, and the
+optimal potential read on the same points (what the best 1-Lipschitz function reads there: the
+reading's own sampling noise).
 
 ``digits``: ``data=digits`` with its defaults: seconds per training step (timed over ``--steps``),
 seconds per probe reading, so the probe's share of a 3000-step run; and the probe's noise floor,
@@ -31,6 +33,7 @@ probe and of the critic with FID over them (does the probe fall as FID falls?).
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import tempfile
 import time
@@ -94,25 +97,36 @@ def fresh(seeds: int, readings: int) -> None:
               + f" | {max(r[1] for r in rows):.4f} | {statistics.median(r[2] for r in rows):.1f} |", flush=True)
 
 
-def fixed(points: int, seeds: int) -> None:
-    print("| dims | probe / W1 (median, range) | standard error / W1 | optimal potential on the same halves / W1 "
-          "| updates | s |\n|---|---|---|---|---|---|")
-    for d in (2, 10, 64):
-        rows = []
-        for seed in range(seeds):
-            rng = np.random.default_rng(seed)
-            mu = np.zeros(d)
-            mu[0] = 0.5
-            x, y = rng.standard_normal((points, d)), rng.standard_normal((points, d)) + mu
-            r = held_out_w1(x, y, 3000, seed)
-            g = torch.Generator().manual_seed(seed)  # the halves held_out_w1 read: its first two permutations
-            px, py = torch.randperm(points, generator=g).numpy(), torch.randperm(points, generator=g).numpy()
-            best = y[py[points // 2:], 0].mean() - x[px[points // 2:], 0].mean()
-            rows.append((r["value"] / 0.5, r["se"] / 0.5, best / 0.5, r["updates"], r["seconds"]))
-        v = [row[0] for row in rows]
-        print(f"| {d} | {statistics.median(v):.3f} ({min(v):.3f}-{max(v):.3f}) | {statistics.median(r[1] for r in rows):.3f} "
-              f"| {statistics.median(r[2] for r in rows):.3f} ({min(r[2] for r in rows):.3f}-{max(r[2] for r in rows):.3f}) "
-              f"| {statistics.median(r[3] for r in rows):.0f} | {statistics.median(r[4] for r in rows):.1f} |", flush=True)
+def radial_scale(d: int) -> float:
+    """s with W1(N(0, I_d), N(0, s^2 I_d)) = 1: both are radial, so W1 is the 1-D W1 of their norms,
+    (s - 1) E||X|| under the coupling x -> s x, with E||X|| = sqrt(2) Gamma((d + 1) / 2) / Gamma(d / 2)."""
+    mean_norm = math.sqrt(2) * math.exp(math.lgamma((d + 1) / 2) - math.lgamma(d / 2))
+    return 1 + 1 / mean_norm
+
+
+def fixed(points: int, seeds: int, dims: list[int], updates: int) -> None:
+    print("| pair (W1 = 1) | dims | probe / W1 (median, range) | standard error | witnesses kept (linear / spread / network) "
+          "| optimal potential on the same points | s |\n|---|---|---|---|---|---|---|")
+    for pair in ("shift", "radial"):
+        for d in dims:
+            rows = []
+            for seed in range(seeds):
+                rng = np.random.default_rng(seed)
+                x = rng.standard_normal((points, d))
+                if pair == "shift":  # N(0, I) against N(e_1, I): the optimal potential is <x, e_1>
+                    y = rng.standard_normal((points, d))
+                    y[:, 0] += 1
+                    best = y[:, 0].mean() - x[:, 0].mean()
+                else:  # N(0, s^2 I) against N(0, I): the optimal potential is ||x||
+                    y = radial_scale(d) * rng.standard_normal((points, d))
+                    best = np.linalg.norm(y, axis=1).mean() - np.linalg.norm(x, axis=1).mean()
+                r = held_out_w1(y, x, updates, seed)
+                rows.append((r["value"], r["se"], r["witnesses"], best, r["seconds"]))
+            v = [row[0] for row in rows]
+            kept = [sum(row[2].count(kind) for row in rows) for kind in ("linear", "spread", "network")]
+            print(f"| {pair} | {d} | {statistics.median(v):.3f} ({min(v):.3f}-{max(v):.3f}) "
+                  f"| {statistics.median(r[1] for r in rows):.3f} | {' / '.join(map(str, kept))} "
+                  f"| {statistics.median(r[3] for r in rows):.3f} | {statistics.median(r[4] for r in rows):.1f} |", flush=True)
 
 
 def digits(steps: int) -> None:
@@ -173,6 +187,8 @@ def main() -> None:
     parser.add_argument("part", choices=("fresh", "fixed", "digits", "runs"))
     parser.add_argument("dirs", nargs="*", help="runs: the run dirs")
     parser.add_argument("--points", type=int, default=2000)
+    parser.add_argument("--dims", type=int, nargs="+", default=[3, 32, 128])
+    parser.add_argument("--updates", type=int, default=1000, help="fixed: at most this many probe updates a fold")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--readings", type=int, default=4)
@@ -184,7 +200,7 @@ def main() -> None:
     elif args.part == "runs":
         runs(args.dirs)
     elif args.part == "fixed":
-        fixed(args.points, args.seeds)
+        fixed(args.points, args.seeds, args.dims, args.updates)
     else:
         digits(args.steps)
 

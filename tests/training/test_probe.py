@@ -175,3 +175,96 @@ def test_the_w1_charts_draw_the_probe_in_the_bracket_and_the_critic_against_it(t
     by_step = {tag: dict(values) for tag, values in scalars(tmp_path).items()}
     for step, value in by_step["w1/critic_probe_ratio"].items():
         assert value == pytest.approx(by_step["w1/critic"][step] / by_step["w1/probe"][step], rel=1e-5)
+
+
+def test_the_linear_witness_is_the_unit_vector_that_reads_most_between_two_samples():
+    from wgan_cli.training.probe import gap, linear_witness
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(300, 16, generator=g) + 0.3, torch.randn(200, 16, generator=g)
+    w = linear_witness(x, y)
+    assert w.norm().item() == pytest.approx(1, abs=1e-6)  # 1-Lipschitz, no less
+    best = gap(lambda v: v @ w, x, y)
+    for _ in range(200):  # no other unit vector reads more on the same points
+        u = torch.randn(16, generator=g)
+        assert gap(lambda v, u=u / u.norm(): v @ u, x, y) <= best + 1e-9
+    assert linear_witness(x, x).abs().sum() == 0  # equal means: the zero function, not a division by zero
+
+
+def shift_pair(points: int, dims: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x, y = rng.standard_normal((points, dims)), rng.standard_normal((points, dims))
+    y[:, 0] += 1  # W1 = 1
+    return y, x
+
+
+@pytest.mark.slow
+def test_in_64_dimensions_the_cross_fitted_probe_finds_a_shift_with_its_linear_witness():
+    """N(e_1, I) against N(0, I) in 64-D, 1000 points a side: a network fitted on a few hundred
+    points stops early far below W1 = 1; the linear witness along the means' difference, fitted on
+    the other points, reads E <e_1, w> = 1 / sqrt(1 + 2 d / m) = 0.93 of it, and stays below it."""
+    from wgan_cli.training.probe import held_out_w1
+
+    r = held_out_w1(*shift_pair(1000, 64, 0), updates=100, folds=3)
+    assert r["witnesses"] == ["linear"] * 3
+    assert 0.8 < r["value"] < 1 + 3 * r["se"]
+    assert r["lipschitz"] == pytest.approx(1, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_on_a_radial_pair_in_32_dimensions_the_probe_keeps_the_spread_witness():
+    """N(0, s^2 I) against N(0, I) in 32-D, s = 1 + 1 / E||X||: W1 = (s - 1) E||X|| = 1, read by the
+    norm, a curved witness; the means agree, so no linear witness reads anything."""
+    import math
+
+    from wgan_cli.training.probe import held_out_w1
+
+    rng = np.random.default_rng(1)
+    mean_norm = math.sqrt(2) * math.exp(math.lgamma(33 / 2) - math.lgamma(16))
+    r = held_out_w1((1 + 1 / mean_norm) * rng.standard_normal((1000, 32)), rng.standard_normal((1000, 32)),
+                    updates=100, folds=3)
+    assert r["witnesses"] == ["spread"] * 3
+    assert 0.85 < r["value"] < 1 + 3 * r["se"]
+    assert r["lipschitz"] <= 1 + 1e-6
+
+
+@pytest.mark.slow
+def test_where_neither_means_nor_spreads_differ_the_probe_keeps_its_network():
+    """Two gaussians at +-2 e_1 against two at +-2 e_2 (sd 0.5), 2-D: equal means, equal spreads,
+    W1 = 2 sqrt(2) (each point moves to the nearer gaussian of the other pair, read by
+    (|x_1| - |x_2|) / sqrt(2)); only the network finds a witness, and it stays below W1."""
+    from wgan_cli.training.probe import held_out_w1
+
+    rng = np.random.default_rng(2)
+    signs = rng.choice([-2.0, 2.0], size=(2, 1000))
+    x, y = 0.5 * rng.standard_normal((2, 1000, 2))
+    x[:, 0] += signs[0]
+    y[:, 1] += signs[1]
+    r = held_out_w1(x, y, updates=300, folds=2)
+    assert r["witnesses"] == ["network"] * 2
+    assert 0.6 * 2 * 2**0.5 < r["value"] < 2 * 2**0.5 + 3 * r["se"]
+    assert r["lipschitz"] <= 1 + 1e-3
+
+
+def test_inside_training_the_probe_reads_a_shift_in_256_dimensions_after_a_few_updates():
+    """The generator P + mu, ||mu|| = 1, in 256-D: 30 updates leave the network far from the shift;
+    the linear witness of the same draws, kept on a fresh validation draw, reads it."""
+    from wgan_cli.training.probe import Probe
+
+    cfg = compose_config("probe.updates=30", "probe.n=1000").probe
+    g = torch.Generator().manual_seed(3)
+    mu = torch.randn(256, generator=g)
+    mu /= mu.norm()
+
+    class Gaussian:
+        def count(self) -> int:
+            return 0
+
+        def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+            return torch.randn(n, 256, generator=generator)
+
+    data = Gaussian()
+    values = Probe(cfg, (256,), torch.device("cpu"), seed=0).measure(
+        data, Identity(), lambda n, generator: data.sample(n, generator) - mu)
+    assert 0.85 < values["w1/probe"] <= 1 + 3 * values["w1/probe_se"]
+    assert values["lipschitz/probe"] <= 1 + 1e-3

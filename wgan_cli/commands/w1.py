@@ -4,9 +4,9 @@ A and B are ``.npy`` or ``.csv`` arrays [N, d] (a CSV header line is skipped) or
 (flattened, scaled to [0, 1]); equal weights. Methods (``--method exact,lp,...`` or ``all``):
 ``exact`` (``ot.emd2``), ``lp`` (primal and dual linear programs, strong duality and the KR
 potential), ``sinkhorn`` (entropic, ``--reg``), ``sliced`` (POT), ``critic`` (a neural critic
-trained with a Lipschitz strategy of ``wgan-cli train``: the KR estimate), ``probe`` (a
-1-Lipschitz critic fitted on half of each sample and read on the other half: not biased up by
-sampling, unlike ``exact`` above a few dimensions).
+trained with a Lipschitz strategy of ``wgan-cli train``: the KR estimate), ``probe`` (cross-fitted
+1-Lipschitz witnesses, each read on points it was not fitted on: not biased up by sampling, unlike
+``exact`` above a few dimensions).
 """
 
 from __future__ import annotations
@@ -183,13 +183,16 @@ def run(args: argparse.Namespace) -> dict:
             from wgan_cli.training.probe import held_out_w1  # lazy: keeps torch out of start-up
 
             if min(len(x), len(y)) < 4:
-                raise UserError("--method probe: needs at least 4 points per side (half to fit, half to read)")
+                raise UserError("--method probe: needs at least 4 points per side (two folds of two: one to fit, one to read)")
             r = held_out_w1(x, y, args.steps, args.seed)
+            kept = ", ".join(f"{kind} {r['witnesses'].count(kind)}" for kind in ("linear", "network"))
             entry = {"value": r["value"], "standard_error": r["se"], "empirical_lipschitz": r["lipschitz"],
-                     "seconds": r["seconds"],
+                     "seconds": r["seconds"], "folds": r["folds"], "witnesses": r["witnesses"],
                      "updates": r["updates"], "stopped_at": r["ran"],
-                     "how": f"1-Lipschitz probe (orthonormal MLP) fitted on half of each sample (read after {r['updates']} "
-                     f"steps, its best on a held-back fifth, stopped at {r['ran']} of at most {args.steps}), read on the other half: "
+                     "how": f"cross-fitted over {r['folds']} folds: each fold read by a 1-Lipschitz witness fitted on the "
+                     f"others, the linear one along their means' difference or an orthonormal MLP (at most {args.steps} "
+                     f"steps, early-stopped), whichever read more on a held-back fifth "
+                     f"(folds kept: {kept}): "
                      f"+-{r['se']:.6f} (one standard error), an unbiased estimate of a lower bound on the population W1"}
         else:
             from wgan_cli.training.critic_fit import fit_critic  # lazy: keeps torch out of start-up
