@@ -40,7 +40,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--reg", type=float, default=0.01, help="sinkhorn: entropic regularization, relative to the largest cost")
     p.add_argument("--projections", type=int, default=200, help="sliced: random directions (default 200)")
     p.add_argument("--critic", default="gp", help="critic: the Lipschitz strategy of wgan-cli train, trained with its recipe (default gp)")
-    p.add_argument("--steps", type=int, default=1000, help="critic: training steps; probe: at most this many, stopped early (default 1000)")
+    p.add_argument("--steps", type=int, default=1000, help="critic: training steps; probe: at most this many a fold, stopped early (default 1000)")
     p.add_argument("--seed", type=seed, default=0)
     add_threads_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
@@ -185,13 +185,14 @@ def run(args: argparse.Namespace) -> dict:
             if min(len(x), len(y)) < 4:
                 raise UserError("--method probe: needs at least 4 points per side (two folds of two: one to fit, one to read)")
             r = held_out_w1(x, y, args.steps, args.seed)
-            kept = ", ".join(f"{kind} {r['witnesses'].count(kind)}" for kind in ("linear", "network"))
+            kept = ", ".join(f"{kind} {r['witnesses'].count(kind)}" for kind in ("linear", "spread", "network"))
             entry = {"value": r["value"], "standard_error": r["se"], "empirical_lipschitz": r["lipschitz"],
                      "seconds": r["seconds"], "folds": r["folds"], "witnesses": r["witnesses"],
                      "updates": r["updates"], "stopped_at": r["ran"],
                      "how": f"cross-fitted over {r['folds']} folds: each fold read by a 1-Lipschitz witness fitted on the "
-                     f"others, the linear one along their means' difference or an orthonormal MLP (at most {args.steps} "
-                     f"steps, early-stopped), whichever read more on a held-back fifth "
+                     f"others: the linear one along their means' difference, the spread one (+-the distance to their mean) "
+                     f"or an orthonormal MLP (at most {args.steps} steps, early-stopped), whichever read most on a "
+                     f"held-back fifth "
                      f"(folds kept: {kept}): "
                      f"+-{r['se']:.6f} (one standard error), an unbiased estimate of a lower bound on the population W1"}
         else:
