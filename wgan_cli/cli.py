@@ -55,7 +55,12 @@ examples:
 def _run(name: str, args: list[str]) -> None:
     prog = os.path.basename(sys.argv[0]) or "wgan-cli"
     sys.argv = [prog, *args]  # argv[0] stays the bare executable: Hydra's completion install uses it
-    import_module(SUBCOMMANDS[name][0]).main()
+    try:
+        command = import_module(SUBCOMMANDS[name][0])
+    except KeyboardInterrupt:  # Ctrl-C while the command loads (seconds on a busy machine), before it handles signals
+        sys.stderr.write("wgan-cli: SIGINT: stopped while the command was starting; nothing was written\n")
+        sys.exit(130)
+    command.main()
 
 
 def _complete(args: list[str]) -> None:

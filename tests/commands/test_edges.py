@@ -143,6 +143,20 @@ def test_a_signal_ends_w1_in_one_line(tmp_path):
     assert result.stderr.strip().splitlines()[-1].startswith("wgan-cli: SIGINT: stopped")
 
 
+def test_ctrl_c_while_a_command_module_is_still_importing_is_one_line(tmp_path, monkeypatch, capsys):
+    """A command's imports (Hydra for train: a second or more on a busy machine) run before it
+    handles signals itself; a Ctrl-C there ends in one line and exit 130, not a traceback."""
+    from wgan_cli import cli
+
+    (tmp_path / "slow_to_load.py").write_text("raise KeyboardInterrupt  # Ctrl-C mid-import\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(cli.SUBCOMMANDS, "w1", ("slow_to_load", "a command still loading"))
+    with pytest.raises(SystemExit) as ended:
+        cli.main(["w1", "a.npy", "b.npy"])
+    assert ended.value.code == 130
+    assert capsys.readouterr().err == "wgan-cli: SIGINT: stopped while the command was starting; nothing was written\n"
+
+
 def test_identical_samples_are_exactly_zero_apart(tmp_path):
     rng = np.random.default_rng(0)
     cases = {"far.npy": rng.normal(size=(500, 2)) + 2e6, "wide.npy": rng.normal(size=(50, 10000)) * 30 + 5}
