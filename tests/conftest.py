@@ -3,6 +3,7 @@ CIFAR-10 files, a small disk; and guards every test runs under. Plain helpers ar
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,12 @@ import pytest
 from helpers import CLI, compose_config, write_cifar10
 
 from wgan_cli.training import Trainer
+
+# A suite started in the background by a non-interactive shell (`make test &`, `nohup ... &`)
+# inherits SIGINT ignored, and so would every wgan-cli it starts: a test's Ctrl-C would never
+# arrive. Give the suite Python's own handler, which its children start with again.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
