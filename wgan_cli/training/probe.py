@@ -233,10 +233,10 @@ def held_out_w1(x: np.ndarray, y: np.ndarray, updates: int = 1000, seed: int = 0
     folds, a fifth of them held back to choose, and read on fold k alone, which it never saw. The
     candidates: the best linear witness of the rest (``linear_witness``), their spread witness
     (``spread_witness``) and the probe's 1-Lipschitz network fitted on the rest (``fit_network``,
-    early-stopped on the fifth); the one with the largest gap on the held-back fifth is kept. A linear fold is refitted without the
-    point it reads: on all the other points where the samples pair up (n = m, the fold's i-th x and
-    i-th y read by the witness of every other pair, its fit as large as it can be), else on the other
-    folds. Every point is read once, by a function fitted without it (a pair, by one function):
+    early-stopped on the fifth); the one with the largest gap on the held-back fifth is kept. A
+    linear fold is refitted without the point it reads: on all the other points where the samples
+    pair up (n = m, the fold's i-th x and i-th y read by the witness of every other pair, its fit as
+    large as it can be), else on the other folds. Every point is read once, by a function fitted without it (a pair, by one function):
 
         value = mean_i f_k(i)(x_i) - mean_j f_k(j)(y_j),  an unbiased estimate of the folds' mean
                 E_P f_k - E_Q f_k <= W1(P, Q),  se = sqrt(var f(x) / n + var f(y) / m)
@@ -244,8 +244,9 @@ def held_out_w1(x: np.ndarray, y: np.ndarray, updates: int = 1000, seed: int = 0
     Unlike the exact W1 between the samples it is not biased up by sampling (3x the true W1 in 10
     dimensions at 2000 points), unlike a critic read on its own training points it cannot memorize
     them, and in high dimensions, where a network fitted on a few thousand points stops early far
-    below W1, the simple witnesses keep it close to W1 where the difference is one of means or of spread. The points are
-    divided by their joint standard deviation s for the fit and the value multiplied back by s."""
+    below W1, the simple witnesses keep it close to W1 where the difference is one of means or of
+    spread. The points are divided by their joint standard deviation s for the fit and the value
+    multiplied back by s."""
     if min(len(x), len(y)) < 4:
         raise ValueError("the probe needs at least 4 points per side (two folds of two: one to fit, one to read)")
     start = time.perf_counter()
@@ -257,6 +258,7 @@ def held_out_w1(x: np.ndarray, y: np.ndarray, updates: int = 1000, seed: int = 0
     y_folds = torch.randperm(len(ys), generator=g) % folds
     fx, fy = torch.empty(len(xs), dtype=torch.float64), torch.empty(len(ys), dtype=torch.float64)
     chosen, kept, ran, lipschitz = [], [], [], 0.0
+    sums = xs.double().sum(0) - ys.double().sum(0) if len(xs) == len(ys) else None  # for the pairs' linear witnesses
     progress = Progress(f"probe fit ({folds} folds, at most)", folds * updates, unit="update")
     for k in range(folds):
         rest_x, rest_y = xs[x_folds != k], ys[y_folds != k]
@@ -279,7 +281,6 @@ def held_out_w1(x: np.ndarray, y: np.ndarray, updates: int = 1000, seed: int = 0
             continue
         lipschitz = max(lipschitz, 1.0)
         if len(xs) == len(ys):  # the fold's i-th pair (x_i, y_i) read by the witness of all the other points
-            sums = xs.double().sum(0) - ys.double().sum(0)
             w = sums - (read_x.double() - read_y.double())  # one witness a pair, (n - 1) x its means' difference
             w /= w.norm(dim=1, keepdim=True).clamp_min(1e-300)
             fx[x_folds == k], fy[y_folds == k] = (read_x.double() * w).sum(1), (read_y.double() * w).sum(1)
